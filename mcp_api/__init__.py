@@ -1,0 +1,1 @@
+"""The API that serves the marts to assistants (MCP tools and a ChatGPT Action)."""

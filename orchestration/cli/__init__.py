@@ -1,0 +1,21 @@
+"""The `spotify-history` command."""
+
+from __future__ import annotations
+
+import click
+
+from orchestration.cli import database, imports, run, users
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="spotify-history")
+def main() -> None:
+    """Keep your complete Spotify listening history and let an assistant answer questions about it."""
+
+
+main.add_command(database.db)
+main.add_command(users.users)
+main.add_command(imports.import_command)
+main.add_command(imports.imports_command)
+main.add_command(run.up)
+main.add_command(run.demo)

@@ -1,0 +1,116 @@
+"""`spotify-history up` (the whole system, one command) and `demo` (sample data for a first look)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from orchestration.cli.common import database, fail
+
+DEMO_USER = "demo"
+DEMO_RECORDS = 20_000
+
+
+def spotify_configured() -> bool:
+    return bool(os.environ.get("SPOTIFY_CLIENT_ID"))
+
+
+def ensure_demo_data(records: int = DEMO_RECORDS) -> Path | None:
+    """Create the demo user and drop a synthetic export into its inbox, once. Returns the file written."""
+    from orchestration import users as repo
+    from orchestration.config import get_settings
+    from orchestration.demo.synthetic_export import recent_start, write_export
+
+    with database() as conn:
+        try:
+            repo.get(conn, DEMO_USER)
+        except repo.UserError:
+            repo.add(conn, DEMO_USER, get_settings().default_timezone)
+        imported = conn.execute(
+            "select 1 from app.imports i join app.users u using (user_id) where u.name = %s limit 1", (DEMO_USER,)
+        ).fetchone()
+    inbox = get_settings().inbox_root / DEMO_USER
+    target = inbox / "my_spotify_data.zip"
+    if imported or target.exists():
+        return None
+    inbox.mkdir(parents=True, exist_ok=True)
+    partial = inbox / ".my_spotify_data.zip"  # hidden while written, so the sensor waits
+    write_export(partial, records, seed=2024, start=recent_start(records))
+    partial.rename(target)
+    return target
+
+
+@click.command()
+@click.option("--records", default=DEMO_RECORDS, show_default=True, type=click.IntRange(100, 5_000_000))
+def demo(records: int) -> None:
+    """Add user `demo` and drop a synthetic export into its inbox (imported by the inbox sensor)."""
+    path = ensure_demo_data(records)
+    click.echo(f"wrote {path}" if path else "demo data already present")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface for the UI and the API.")
+@click.option("--dagster-port", default=3000, show_default=True, type=int)
+@click.option("--api-port", default=8000, show_default=True, type=int)
+@click.option("--demo/--no-demo", "with_demo", default=None,
+              help="Load demo data (default: when no Spotify credentials are configured).")
+def up(host: str, dagster_port: int, api_port: int, with_demo: bool | None) -> None:
+    """Run everything: database, Dagster (UI, daemon, sensors) and the API, until Ctrl-C."""
+    from orchestration.config import get_settings
+    from orchestration.instance import prepare
+
+    settings = get_settings()
+    with database():
+        pass
+    home = prepare(settings)
+    if with_demo if with_demo is not None else not spotify_configured():
+        written = ensure_demo_data()
+        if written:
+            click.echo(f"demo: wrote a synthetic export to {written}; the inbox sensor imports it shortly")
+    env = {**os.environ, "SPOTIFY_HISTORY_HOME": str(settings.spotify_history_home), "DAGSTER_HOME": str(home)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions",
+             "-h", host, "-p", str(dagster_port)],
+            env=env,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "mcp_api.app:app", "--host", host, "--port", str(api_port)],
+            env=env,
+        ),
+    ]
+    click.echo(f"Dagster UI: http://{host}:{dagster_port}   API: http://{host}:{api_port}/healthz   (Ctrl-C stops)")
+    _supervise(procs)
+
+
+def _supervise(procs: list[subprocess.Popen[bytes]]) -> None:
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 20
+        for p in procs:
+            try:
+                p.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                p.kill()
+    failed = [p for p in procs if p.returncode not in (0, -signal.SIGINT, -signal.SIGTERM, None)]
+    if failed and not stopping:
+        fail("a service stopped unexpectedly (see its output above)")

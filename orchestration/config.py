@@ -1,0 +1,76 @@
+"""Settings, read once from the environment.
+
+Every knob the system has is a field here; the names are the environment variables users set
+(case-insensitive), so README, docker-compose and code share one vocabulary.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GiB = 1024**3
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    spotify_history_home: Path = Field(
+        default=Path(".data"),
+        description="Folder for the embedded Postgres, the Dagster instance and the inboxes.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None, description="Postgres URL; when unset an embedded server is started on demand."
+    )
+    dagster_database_url: SecretStr | None = Field(
+        default=None,
+        description="Postgres URL for Dagster's run/event storage; defaults to a `dagster` database "
+        "on the embedded server, or to DATABASE_URL.",
+    )
+    default_timezone: str = Field(default="UTC", description="IANA zone for users added without --timezone.")
+
+    inbox_dir: Path | None = Field(
+        default=None, description="Inbox root; one sub-folder per user. Default: $SPOTIFY_HISTORY_HOME/inbox."
+    )
+    inbox_sensor_interval_seconds: int = Field(default=30, ge=5)
+    inbox_settle_seconds: float = Field(
+        default=5.0, ge=0, description="A file must be unchanged this long before the sensor imports it."
+    )
+
+    # Import safety caps. Real exports are far below all of these.
+    import_max_archive_bytes: int = Field(default=4 * GiB, gt=0)
+    import_max_uncompressed_bytes: int = Field(default=32 * GiB, gt=0)
+    import_max_compression_ratio: float = Field(default=200.0, gt=1)
+    import_max_entries: int = Field(default=20_000, gt=0)
+    import_max_records: int = Field(default=100_000_000, gt=0)
+
+    @field_validator("spotify_history_home", "inbox_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
+    @property
+    def inbox_root(self) -> Path:
+        return self.inbox_dir or self.spotify_history_home / "inbox"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.spotify_history_home / "postgres"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.spotify_history_home / "dagster"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reload_settings() -> Settings:
+    """Forget cached settings (tests and the CLI change the environment at run time)."""
+    get_settings.cache_clear()
+    return get_settings()

@@ -1,0 +1,268 @@
+"""Streaming reader for one export JSON file: detect its format, validate and yield raw rows.
+
+The file is parsed with ijson, one record at a time, so memory does not grow with file size.
+A row is the tuple the raw table's COPY expects: (record_no, *format fields, extra_json).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Protocol
+
+import ijson
+
+from orchestration.exports.errors import ExportError, InvalidFileError
+from orchestration.exports.formats import (
+    EXTENDED,
+    PYTHON_TYPES,
+    TIMESTAMP_PATTERNS,
+    ExportFormat,
+    detect,
+    extended_generation,
+    file_variant,
+    is_personal,
+    looks_like_history_file,
+)
+from orchestration.exports.sources import Entry
+
+Row = tuple[Any, ...]
+_PEEK = 64 * 1024
+_BOM = b"\xef\xbb\xbf"
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+@dataclass
+class HistoryFile:
+    """A detected listening-history file, ready to stream its rows once."""
+
+    entry: Entry
+    format: ExportFormat
+    generation: str | None
+    variant: str
+    rows: Iterator[Row]
+
+
+class NotHistory(Exception):
+    """The file is valid but not listening history; the reason is shown in the skipped list."""
+
+
+def open_history_file(entry: Entry, on_bytes: Callable[[int], None] | None = None) -> HistoryFile:
+    """Detect the format from the first record. Raises NotHistory or ExportError.
+
+    Files whose names say they are listening history are never skipped: any problem with them
+    is an error, because skipping one would silently lose plays.
+    """
+    strict = looks_like_history_file(entry.name)
+    stream = entry.opener()
+    try:
+        reader = _Counting(stream, on_bytes)
+        head = _skip_bom_and_space(reader, entry.name)
+        if head is None:
+            _not_history(entry, "empty file", strict)
+        first_char = head[:1]
+        if first_char == b"{":
+            _not_history(entry, "a JSON object, not a list of plays", strict)
+        if first_char != b"[":
+            _not_history(entry, "not valid JSON", strict)
+        items = ijson.items(_Prepend(head, reader), "item")
+        try:
+            first = next(items, None)
+        except ijson.JSONError as exc:
+            _not_history(entry, f"not valid JSON ({_short(exc)})", strict)
+        if first is None:
+            _not_history(entry, "an empty list", strict)
+        if not isinstance(first, dict):
+            _not_history(entry, f"a list of {type(first).__name__} values, not of records", strict)
+        keys = set(first)
+        fmt = detect(keys)
+        if fmt is None:
+            shown = ", ".join(sorted(k for k in keys if not is_personal(k))[:8]) or "(none)"
+            _not_history(entry, f"records have no listening-history keys (keys: {shown})", strict)
+    except BaseException:
+        stream.close()
+        raise
+    assert fmt is not None and first is not None
+    generation = extended_generation(keys) if fmt is EXTENDED else None
+    return HistoryFile(
+        entry=entry,
+        format=fmt,
+        generation=generation,
+        variant=file_variant(entry.name),
+        rows=_rows(entry.name, fmt, first, items, stream),
+    )
+
+
+def _not_history(entry: Entry, reason: str, strict: bool) -> None:
+    if strict:
+        raise InvalidFileError(entry.name, f"{reason}; expected a JSON list of listening-history records")
+    raise NotHistory(reason)
+
+
+def _rows(name: str, fmt: ExportFormat, first: dict[str, Any], rest: Iterator[Any], stream: Any) -> Iterator[Row]:
+    builder = RowBuilder(fmt, name)
+    record_no = 1
+    try:
+        yield builder.build(first, 1)
+        while True:
+            try:
+                record = next(rest)
+            except StopIteration:
+                return
+            except ijson.IncompleteJSONError as exc:
+                raise InvalidFileError(name, f"truncated or invalid JSON ({_short(exc)})", record_no + 1) from exc
+            except ijson.JSONError as exc:
+                raise InvalidFileError(name, f"invalid JSON ({_short(exc)})", record_no + 1) from exc
+            record_no += 1
+            if type(record) is not dict:
+                raise InvalidFileError(name, f"expected a record (JSON object), got {_json_type(record)}", record_no)
+            yield builder.build(record, record_no)
+    finally:
+        stream.close()
+
+
+class RowBuilder:
+    """Turns a record into a raw row, validating it on the way.
+
+    Validation is cached by shape: a file's records nearly all share one key order and one
+    pattern of types, so the per-record cost is a couple of tuple lookups.
+    """
+
+    def __init__(self, fmt: ExportFormat, file_name: str) -> None:
+        self.fmt = fmt
+        self.file_name = file_name
+        self._keys = fmt.keys
+        self._extras_by_shape: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._valid_types: set[tuple[type, ...]] = set()
+        self._ts_index = fmt.fields.index(fmt.time_field)
+        self._ts_pattern = TIMESTAMP_PATTERNS[fmt.time_field.kind]
+
+    def build(self, record: dict[str, Any], record_no: int) -> Row:
+        shape = tuple(record)
+        extras = self._extras_by_shape.get(shape)
+        if extras is None:
+            extras = self._learn_shape(shape, record_no)
+        values = tuple(map(record.get, self._keys))
+        if tuple(map(type, values)) not in self._valid_types:
+            self._check_types(values, record_no)
+        ts = values[self._ts_index]
+        if not self._ts_pattern.match(ts):
+            key = self._keys[self._ts_index]
+            raise InvalidFileError(self.file_name, f"field {key!r} is not a valid timestamp: {ts!r}", record_no)
+        extra = json.dumps({k: record[k] for k in extras}, default=str, ensure_ascii=False) if extras else None
+        return (record_no, *values, extra)
+
+    def _learn_shape(self, shape: tuple[str, ...], record_no: int) -> tuple[str, ...]:
+        present = set(shape)
+        missing = [f.key for f in self.fmt.fields if f.required and f.key not in present]
+        if missing:
+            raise InvalidFileError(
+                self.file_name, f"missing required field(s) {', '.join(map(repr, missing))}", record_no
+            )
+        known = set(self._keys)
+        extras = tuple(k for k in shape if k not in known and not is_personal(k))
+        self._extras_by_shape[shape] = extras
+        return extras
+
+    def _check_types(self, values: tuple[Any, ...], record_no: int) -> None:
+        for f, value in zip(self.fmt.fields, values, strict=True):
+            if value is None:
+                if f.required:
+                    raise InvalidFileError(self.file_name, f"field {f.key!r} must not be null", record_no)
+                continue
+            expected = PYTHON_TYPES[f.kind]
+            if type(value) is not expected:
+                raise InvalidFileError(
+                    self.file_name,
+                    f"field {f.key!r} must be {_describe(expected)}, got {_json_type(value)} {_preview(value)}",
+                    record_no,
+                )
+            if expected is int and not -(2**63) <= value < 2**63:
+                raise InvalidFileError(self.file_name, f"field {f.key!r} is out of range: {value}", record_no)
+        self._valid_types.add(tuple(map(type, values)))
+
+
+def _describe(t: type) -> str:
+    return {str: "a string", int: "an integer", bool: "true, false or null"}.get(t, t.__name__)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def _preview(value: Any) -> str:
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
+
+
+def _skip_bom_and_space(reader: Readable, name: str) -> bytes | None:
+    """Read until the first non-space byte; returns the buffered head (None for an empty file)."""
+    head = b""
+    while True:
+        chunk = reader.read(_PEEK)
+        if not chunk:
+            return None if not head.strip() else head
+        head += chunk
+        if head.startswith(_BOM):
+            head = head[len(_BOM) :]
+        stripped = head.lstrip()
+        if stripped:
+            return stripped
+        head = b""
+
+
+class _Counting:
+    """Counts bytes read (for the progress bar) from a binary stream."""
+
+    def __init__(self, stream: BinaryIO | Any, on_bytes: Callable[[int], None] | None) -> None:
+        self._stream = stream
+        self._on_bytes = on_bytes
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self._stream.read(size)
+        except ExportError:
+            raise
+        except OSError as exc:
+            raise ExportError(f"read error: {exc}") from exc
+        if self._on_bytes is not None and data:
+            self._on_bytes(len(data))
+        return data
+
+
+class _Prepend:
+    """A reader that first returns `head`, then the rest of `reader`."""
+
+    def __init__(self, head: bytes, reader: Readable) -> None:
+        self._head = head
+        self._reader = reader
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size < 0 or size >= len(self._head):
+                data, self._head = self._head, b""
+                return data
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._reader.read(size)

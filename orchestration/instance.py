@@ -1,0 +1,44 @@
+"""The Dagster instance every process shares: DAGSTER_HOME under $SPOTIFY_HISTORY_HOME, Postgres storage.
+
+`dagster dev`, the daemon, the CLI's in-process runs and the tests all go through prepare() so
+that a run started anywhere shows up in the same UI.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from orchestration.config import Settings, get_settings
+from orchestration.db import dagster_database_url
+
+URL_ENV = "SPOTIFY_HISTORY_DAGSTER_PG_URL"
+
+
+def prepare(settings: Settings | None = None) -> Path:
+    """Set DAGSTER_HOME (unless the user chose one) and the storage URL; write dagster.yaml if missing."""
+    settings = settings or get_settings()
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text((resources.files("orchestration") / "dagster_home" / "dagster.yaml").read_text())
+    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ.setdefault(URL_ENV, sqlalchemy_url(dagster_database_url(settings)))
+    return home
+
+
+def sqlalchemy_url(url: str) -> str:
+    """dagster-postgres needs psycopg2; SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+def get_instance():  # type: ignore[no-untyped-def]
+    from dagster import DagsterInstance
+
+    prepare()
+    return DagsterInstance.get()

@@ -1,0 +1,244 @@
+"""One export import: a ZIP, a JSON file or a folder, for one user, in one transaction.
+
+This is the pure core the Dagster asset, the CLI, the tests and the benchmark all call.
+An import lands whole or not at all; its registry row records the outcome either way.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+
+from orchestration import users
+from orchestration.db import connect, ensure_schema
+from orchestration.exports.errors import ExportError, LimitExceededError, NoHistoryError
+from orchestration.exports.reader import NotHistory, open_history_file
+from orchestration.exports.sources import Limits, Skipped, Source, describe, scan
+from orchestration.loading import registry
+from orchestration.loading.raw_writer import FileLoad, RawWriter, prepare_session
+
+
+class Progress(Protocol):
+    """Where an import reports how far it is (a terminal bar, Dagster logs, nothing)."""
+
+    def started(self, total_bytes: int, files: int) -> None: ...
+    def advanced(self, nbytes: int) -> None: ...
+    def file_done(self, name: str, format_name: str | None, records: int) -> None: ...
+
+
+class NoProgress:
+    def started(self, total_bytes: int, files: int) -> None:
+        pass
+
+    def advanced(self, nbytes: int) -> None:
+        pass
+
+    def file_done(self, name: str, format_name: str | None, records: int) -> None:
+        pass
+
+
+class ImportFailedError(Exception):
+    """The import did not land. The message is for people; nothing was written to raw tables."""
+
+    def __init__(self, message: str, import_id: int | None = None) -> None:
+        super().__init__(message)
+        self.import_id = import_id
+
+
+@dataclass
+class FileSummary:
+    name: str
+    format: str
+    generation: str | None
+    variant: str
+    table: str
+    records: int
+    inserted: int
+    duplicates: int
+
+
+@dataclass
+class ImportResult:
+    import_id: int
+    user: str
+    source: str
+    source_kind: str
+    sha256: str
+    records: int
+    inserted: int
+    duplicates: int
+    formats: dict[str, int]
+    tables: dict[str, dict[str, int]]
+    files: list[FileSummary]
+    skipped_files: list[dict[str, str]]
+    min_ts: datetime | None
+    max_ts: datetime | None
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["min_ts"] = self.min_ts.isoformat() if self.min_ts else None
+        data["max_ts"] = self.max_ts.isoformat() if self.max_ts else None
+        return data
+
+
+def import_path(
+    path: Path,
+    user_name: str,
+    *,
+    conn: psycopg.Connection | None = None,
+    limits: Limits | None = None,
+    progress: Progress | None = None,
+    partition_key: str | None = None,
+    run_id: str | None = None,
+) -> ImportResult:
+    """Import everything at `path` for `user_name`. Raises ImportFailedError (or UserError)."""
+    own_conn = conn is None
+    conn = conn or connect()
+    try:
+        ensure_schema()
+        return _import(conn, path, user_name, limits or Limits.from_settings(), progress or NoProgress(),
+                       partition_key, run_id)
+    finally:
+        if own_conn:
+            conn.close()
+
+
+def _import(
+    conn: psycopg.Connection,
+    path: Path,
+    user_name: str,
+    limits: Limits,
+    progress: Progress,
+    partition_key: str | None,
+    run_id: str | None,
+) -> ImportResult:
+    user = users.get(conn, user_name)
+    try:
+        source = describe(path)
+    except ExportError as exc:
+        raise ImportFailedError(str(exc)) from exc
+    import_id = registry.start(conn, user_id=user.user_id, source=source, partition_key=partition_key, run_id=run_id)
+    started = time.perf_counter()
+    try:
+        with conn.transaction():
+            prepare_session(conn, user.user_id)
+            scan(source, limits)
+            files, loads = _load(conn, user.user_id, import_id, source, limits, progress)
+            result = _summarize(import_id, user.name, source, files, loads, time.perf_counter() - started)
+            registry.succeed(conn, import_id, _registry_summary(result))
+        return result
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, ExportError) else _unexpected(exc)
+        try:
+            registry.fail(conn, import_id, message, {"seconds": round(time.perf_counter() - started, 3)})
+        except psycopg.Error:
+            conn.rollback()
+        if isinstance(exc, Exception):
+            raise ImportFailedError(message, import_id) from exc
+        raise
+
+
+def _load(
+    conn: psycopg.Connection, user_id: int, import_id: int, source: Source, limits: Limits, progress: Progress
+) -> tuple[list[FileSummary], dict[str, FileLoad]]:
+    progress.started(source.total_bytes, len(source.entries))
+    writer = RawWriter(conn, user_id, import_id)
+    files: list[FileSummary] = []
+    total = 0
+    try:
+        for entry in source.entries:
+            try:
+                history = open_history_file(entry, progress.advanced)
+            except NotHistory as why:
+                source.skipped.append(Skipped(entry.name, f"not listening history: {why}"))
+                progress.file_done(entry.name, None, 0)
+                continue
+            writer.begin_file(history.format)
+            count = 0
+            budget = limits.max_records - total
+            for row in history.rows:
+                count += 1
+                if count > budget:
+                    raise LimitExceededError(
+                        f"{entry.name}: more than {limits.max_records:,} records in this import "
+                        "(IMPORT_MAX_RECORDS)"
+                    )
+                writer.add(row)
+            total += count
+            writer.end_file(entry.name)
+            fmt = history.format
+            files.append(FileSummary(entry.name, fmt.name, history.generation, history.variant, fmt.table,
+                                     count, 0, 0))
+            progress.file_done(entry.name, fmt.name, count)
+        loads = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    if total == 0:
+        skipped = "; ".join(f"{s.name} ({s.reason})" for s in source.skipped[:20]) or "nothing readable"
+        raise NoHistoryError(f"{source.path.name}: no listening history found. Skipped: {skipped}")
+    for summary in files:
+        load = loads[summary.name]
+        summary.inserted, summary.duplicates = load.inserted, load.duplicates
+    return files, loads
+
+
+def _summarize(
+    import_id: int, user: str, source: Source, files: list[FileSummary], loads: dict[str, FileLoad], seconds: float
+) -> ImportResult:
+    formats: dict[str, int] = {}
+    tables: dict[str, dict[str, int]] = {}
+    for f in files:
+        formats[f.format] = formats.get(f.format, 0) + f.records
+        t = tables.setdefault(f.table, {"records": 0, "inserted": 0, "duplicates": 0})
+        t["records"] += f.records
+        t["inserted"] += f.inserted
+        t["duplicates"] += f.duplicates
+    times = [t for load in loads.values() for t in (load.min_ts, load.max_ts) if t is not None]
+    records = sum(f.records for f in files)
+    inserted = sum(f.inserted for f in files)
+    return ImportResult(
+        import_id=import_id,
+        user=user,
+        source=source.path.name,
+        source_kind=source.kind,
+        sha256=source.sha256,
+        records=records,
+        inserted=inserted,
+        duplicates=records - inserted,
+        formats=formats,
+        tables=tables,
+        files=files,
+        skipped_files=[s.as_dict() for s in source.skipped],
+        min_ts=min(times) if times else None,
+        max_ts=max(times) if times else None,
+        seconds=round(seconds, 3),
+        timings={"seconds": round(seconds, 3), "records_per_second": round(records / max(seconds, 1e-9))},
+    )
+
+
+def _registry_summary(result: ImportResult) -> dict[str, Any]:
+    return {
+        "formats": result.formats,
+        "files": [asdict(f) for f in result.files],
+        "skipped_files": result.skipped_files,
+        "records": result.records,
+        "inserted": result.inserted,
+        "duplicates": result.duplicates,
+        "min_ts": result.min_ts,
+        "max_ts": result.max_ts,
+        "timings": result.timings,
+    }
+
+
+def _unexpected(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return f"unexpected error: {type(exc).__name__}: {exc}"

@@ -1,0 +1,196 @@
+"""Bulk loading of export rows into the raw tables, inside the caller's transaction.
+
+Rows are streamed with COPY into a temporary stage table, one source file at a time, and moved
+into the raw table with one set-based INSERT per file. That statement is where idempotency lives:
+
+* a row's identity is (user, time, record_hash, occurrence): record_hash hashes every stored
+  field, occurrence is the how-many-th identical record it is within its file;
+* so a byte-identical duplicate inside one file is kept (occurrence 2: the file really says it
+  twice), while the same record arriving again — in a re-import or another file — inserts nothing.
+
+Imports of one user are serialized by an advisory lock, so the anti-join below cannot race with
+another import (it is cheaper than ON CONFLICT, and the unique index still guards the invariant).
+
+The database work runs on a writer thread while the caller parses the next rows, so Python's
+JSON parsing and Postgres' inserting overlap; the queue between them is bounded, so memory stays
+flat whatever the file size.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from orchestration.exports.formats import ExportFormat
+from orchestration.exports.reader import Row
+
+_IMPORT_LOCK = 0x5907  # advisory lock class for imports; the second key is the user id
+BATCH_ROWS = 5_000
+QUEUE_BATCHES = 4
+
+
+@dataclass
+class FileLoad:
+    """What loading one source file did."""
+
+    staged: int
+    inserted: int
+    min_ts: datetime | None
+    max_ts: datetime | None
+
+    @property
+    def duplicates(self) -> int:
+        return self.staged - self.inserted
+
+
+def prepare_session(conn: psycopg.Connection, user_id: int) -> None:
+    """Transaction-local setup: one import per user at a time, timestamps parsed as UTC."""
+    conn.execute("select pg_advisory_xact_lock(%s, %s)", (_IMPORT_LOCK, user_id))
+    # Account-data times have no zone marker; they are UTC.
+    conn.execute("set local timezone = 'UTC'")
+    # Room for the per-file sort that numbers identical records, so it stays in memory.
+    conn.execute("set local work_mem = '64MB'")
+
+
+def stage_table(fmt: ExportFormat) -> sql.Identifier:
+    return sql.Identifier(f"stage_{fmt.table}")
+
+
+def create_stage(conn: psycopg.Connection, fmt: ExportFormat) -> None:
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(f.column), sql.SQL(f.kind.sql_type)) for f in fmt.fields
+    )
+    conn.execute(
+        sql.SQL("create temp table if not exists {} (record_no integer, {}, extra jsonb) on commit drop").format(
+            stage_table(fmt), columns
+        )
+    )
+
+
+def insert_from_stage_sql(fmt: ExportFormat) -> sql.Composed:
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in fmt.columns)
+    ts = sql.Identifier(fmt.time_field.column)
+    # The anti-join is bounded to the file's time span so it reads only that slice of the index.
+    return sql.SQL(
+        """
+        with staged as (
+            select record_no, {cols}, extra,
+                   hash_record_extended(row({cols}, extra), 0) as record_hash
+            from pg_temp.{stage}
+        ),
+        bounds as (select count(*) as n, min({ts}) as lo, max({ts}) as hi from staged),
+        numbered as (
+            select *, row_number() over (partition by {ts}, record_hash order by record_no) as occurrence
+            from staged
+        ),
+        inserted as (
+            insert into raw.{table}
+                (user_id, import_id, source_file, record_no, record_hash, occurrence, {cols}, extra)
+            select %(user_id)s, %(import_id)s, %(source_file)s, record_no, record_hash, occurrence, {cols}, extra
+            from numbered n
+            where not exists (
+                select 1 from raw.{table} r
+                where r.user_id = %(user_id)s
+                  and r.{ts} between (select lo from bounds) and (select hi from bounds)
+                  and r.{ts} = n.{ts} and r.record_hash = n.record_hash and r.occurrence = n.occurrence
+            )
+            returning 1
+        )
+        select n, (select count(*) from inserted), lo, hi from bounds
+        """
+    ).format(cols=cols, stage=stage_table(fmt), table=sql.Identifier(fmt.table), ts=ts)
+
+
+def copy_sql(fmt: ExportFormat) -> sql.Composed:
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in fmt.columns)
+    return sql.SQL("copy pg_temp.{} (record_no, {}, extra) from stdin").format(stage_table(fmt), cols)
+
+
+class RawWriter:
+    """Loads rows for one import. Use begin_file / add / end_file per source file, then close()."""
+
+    def __init__(self, conn: psycopg.Connection, user_id: int, import_id: int) -> None:
+        self._conn = conn
+        self._params: dict[str, Any] = {"user_id": user_id, "import_id": import_id}
+        self._queue: queue.Queue[tuple[str, Any, Any] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._error: BaseException | None = None
+        self._results: dict[str, FileLoad] = {}
+        self._staged_formats: set[str] = set()
+        self._batch: list[Row] = []
+        self._fmt: ExportFormat | None = None
+        self._thread = threading.Thread(target=self._work, name="raw-writer", daemon=True)
+        self._thread.start()
+
+    # -- producer side (caller's thread) ---------------------------------------------------------
+    def begin_file(self, fmt: ExportFormat) -> None:
+        self._fmt = fmt
+        self._batch = []
+
+    def add(self, row: Row) -> None:
+        self._batch.append(row)
+        if len(self._batch) >= BATCH_ROWS:
+            self._put(("rows", self._fmt, self._batch))
+            self._batch = []
+
+    def end_file(self, source_file: str) -> None:
+        if self._batch:
+            self._put(("rows", self._fmt, self._batch))
+            self._batch = []
+        self._put(("file", self._fmt, source_file))
+
+    def close(self) -> dict[str, FileLoad]:
+        """Wait for the writer; returns per-file results or raises the writer's error."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._results
+
+    def abort(self) -> None:
+        """Stop the writer after an error on the producer side (the caller rolls back)."""
+        if self._thread.is_alive():
+            self._error = self._error or RuntimeError("aborted")
+            self._queue.put(None)
+            self._thread.join()
+
+    def _put(self, item: tuple[str, Any, Any]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    # -- writer thread -------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain so the producer never blocks on a full queue
+            try:
+                kind, fmt, payload = item
+                if kind == "rows":
+                    self._copy(fmt, payload)
+                else:
+                    self._results[payload] = self._flush(fmt, payload)
+            except BaseException as exc:  # handed to the producer thread
+                self._error = exc
+
+    def _copy(self, fmt: ExportFormat, rows: list[Row]) -> None:
+        if fmt.name not in self._staged_formats:
+            create_stage(self._conn, fmt)
+            self._staged_formats.add(fmt.name)
+        with self._conn.cursor() as cur, cur.copy(copy_sql(fmt)) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _flush(self, fmt: ExportFormat, source_file: str) -> FileLoad:
+        if fmt.name not in self._staged_formats:
+            return FileLoad(0, 0, None, None)
+        with self._conn.cursor() as cur:
+            cur.execute(insert_from_stage_sql(fmt), {**self._params, "source_file": source_file})
+            staged, inserted, min_ts, max_ts = cur.fetchone()  # type: ignore[misc]
+            cur.execute(sql.SQL("truncate pg_temp.{}").format(stage_table(fmt)))
+        return FileLoad(int(staged), int(inserted), min_ts, max_ts)

@@ -1,0 +1,67 @@
+"""Test fixtures: one real embedded Postgres per test session, in a temporary SPOTIFY_HISTORY_HOME.
+
+Nothing is mocked except Spotify's web service (later issues): imports, dbt and Dagster runs go
+against this server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_EXPORTS = REPO.parent / "shared" / "testdata" / "exports"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh SPOTIFY_HISTORY_HOME with its own embedded Postgres, for the whole session."""
+    path = tmp_path_factory.mktemp("home")
+    saved = {k: os.environ.get(k) for k in ("SPOTIFY_HISTORY_HOME", "DATABASE_URL", "DAGSTER_HOME")}
+    os.environ["SPOTIFY_HISTORY_HOME"] = str(path)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("DAGSTER_HOME", None)
+    os.environ["INBOX_SETTLE_SECONDS"] = "0"
+    from orchestration.config import reload_settings
+    from orchestration.db import ensure_schema
+
+    settings = reload_settings()
+    ensure_schema()
+    yield path
+    from orchestration.db import embedded
+
+    embedded.stop(settings.embedded_pgdata)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def conn(home: Path) -> Iterator[psycopg.Connection]:
+    from orchestration.db import connect
+
+    with connect() as c:
+        yield c
+
+
+@pytest.fixture
+def user(conn: psycopg.Connection) -> str:
+    """A new user with a unique name, so tests sharing the server never see each other's rows."""
+    from orchestration import users
+
+    name = f"u{uuid.uuid4().hex[:10]}"
+    users.add(conn, name, "UTC")
+    return name
+
+
+@pytest.fixture(scope="session")
+def shared_exports() -> Path:
+    assert SHARED_EXPORTS.is_dir(), f"missing test data: {SHARED_EXPORTS} (../shared beside the repo)"
+    return SHARED_EXPORTS
