@@ -37,7 +37,7 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def get_instance():  # type: ignore[no-untyped-def]
+def get_instance():
     from dagster import DagsterInstance
 
     prepare()

@@ -74,8 +74,21 @@ def _summary(done: list[dict[str, Any]], failed: list[dict[str, str]]) -> dict[s
         "formats": formats,
         "skipped_files": [s for r in done for s in r["skipped_files"]],
         "imports": [
-            {k: r[k] for k in ("import_id", "run_id", "source_name", "records", "inserted", "duplicates",
-                               "formats", "min_ts", "max_ts", "seconds")}
+            {
+                k: r[k]
+                for k in (
+                    "import_id",
+                    "run_id",
+                    "source_name",
+                    "records",
+                    "inserted",
+                    "duplicates",
+                    "formats",
+                    "min_ts",
+                    "max_ts",
+                    "seconds",
+                )
+            }
             for r in done
         ],
         "failed": failed,
@@ -107,5 +120,7 @@ def imports_command(user: str | None, limit: int, as_json: bool) -> None:
     for r in rows:
         counts = f"{r['records'] or 0:,} read, {r['inserted'] or 0:,} new" if r["status"] == "succeeded" else ""
         error = f"  {r['error']}" if r["error"] else ""
-        click.echo(f"#{r['import_id']:<5} {r['started_at']:%Y-%m-%d %H:%M}  {r['user_name']:<12} "
-                   f"{r['status']:<9} {r['source_name']}  {counts}{error}")
+        click.echo(
+            f"#{r['import_id']:<5} {r['started_at']:%Y-%m-%d %H:%M}  {r['user_name']:<12} "
+            f"{r['status']:<9} {r['source_name']}  {counts}{error}"
+        )

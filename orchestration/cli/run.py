@@ -33,7 +33,8 @@ def ensure_demo_data(records: int = DEMO_RECORDS) -> Path | None:
         except repo.UserError:
             repo.add(conn, DEMO_USER, get_settings().default_timezone)
         imported = conn.execute(
-            "select 1 from app.imports i join app.users u using (user_id) where u.name = %s limit 1", (DEMO_USER,)
+            "select 1 from app.imports i join app.users u using (user_id) where u.name = %s limit 1",
+            (DEMO_USER,),
         ).fetchone()
     inbox = get_settings().inbox_root / DEMO_USER
     target = inbox / "my_spotify_data.zip"
@@ -58,10 +59,14 @@ def demo(records: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface for the UI and the API.")
 @click.option("--dagster-port", default=3000, show_default=True, type=int)
 @click.option("--api-port", default=8000, show_default=True, type=int)
-@click.option("--demo/--no-demo", "with_demo", default=None,
-              help="Load demo data (default: when no Spotify credentials are configured).")
+@click.option(
+    "--demo/--no-demo",
+    "with_demo",
+    default=None,
+    help="Load demo data (default: when no Spotify credentials are configured).",
+)
 def up(host: str, dagster_port: int, api_port: int, with_demo: bool | None) -> None:
-    """Run everything: database, Dagster (UI, daemon, sensors) and the API, until Ctrl-C."""
+    """Run everything: database, Dagster webserver and daemon (sensors, schedules), the API; Ctrl-C stops."""
     from orchestration.config import get_settings
     from orchestration.instance import prepare
 
@@ -73,20 +78,25 @@ def up(host: str, dagster_port: int, api_port: int, with_demo: bool | None) -> N
         written = ensure_demo_data()
         if written:
             click.echo(f"demo: wrote a synthetic export to {written}; the inbox sensor imports it shortly")
-    env = {**os.environ, "SPOTIFY_HISTORY_HOME": str(settings.spotify_history_home), "DAGSTER_HOME": str(home)}
+    env = {
+        **os.environ,
+        "SPOTIFY_HISTORY_HOME": str(settings.spotify_history_home),
+        "DAGSTER_HOME": str(home),
+    }
+    code = ["-m", "orchestration.definitions"]
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions",
-             "-h", host, "-p", str(dagster_port)],
-            env=env,
-        ),
-        subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "mcp_api.app:app", "--host", host, "--port", str(api_port)],
-            env=env,
-        ),
+        _spawn(["dagster-webserver", *code, "-h", host, "-p", str(dagster_port)], env),
+        _spawn(["dagster-daemon", "run", *code], env),
+        _spawn([sys.executable, "-m", "uvicorn", "mcp_api.app:app", "--host", host, "--port", str(api_port)], env),
     ]
     click.echo(f"Dagster UI: http://{host}:{dagster_port}   API: http://{host}:{api_port}/healthz   (Ctrl-C stops)")
     _supervise(procs)
+
+
+def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    if not cmd[0].startswith("/"):
+        cmd = [str(Path(sys.executable).with_name(cmd[0])), *cmd[1:]]
+    return subprocess.Popen(cmd, env=env)
 
 
 def _supervise(procs: list[subprocess.Popen[bytes]]) -> None:

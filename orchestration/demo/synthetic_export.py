@@ -28,7 +28,24 @@ PLATFORMS = ["android", "ios", "windows", "osx", "web_player", "linux", "cast_to
 COUNTRIES = ["DE", "US", "GB", "FR", "SE", "BR", "JP", "PL", "IN", "MX"]
 REASONS_START = ["trackdone", "clickrow", "fwdbtn", "backbtn", "playbtn", "appload", "remote", ""]
 REASONS_END = ["trackdone", "endplay", "fwdbtn", "backbtn", "logout", "unexpected-exit", "remote", ""]
-SYLLABLES = ["la", "mo", "ri", "ka", "zé", "nö", "ßa", "tu", "vi", "ël", "do", "chi", "ra", "sun", "мир", "夜"]
+SYLLABLES = [
+    "la",
+    "mo",
+    "ri",
+    "ka",
+    "zé",
+    "nö",
+    "ßa",
+    "tu",
+    "vi",
+    "ël",
+    "do",
+    "chi",
+    "ra",
+    "sun",
+    "мир",
+    "夜",
+]
 
 
 def _uri_id(rng: random.Random) -> str:
@@ -51,7 +68,13 @@ class Catalog:
         for _ in range(tracks):
             artist = artist_names[min(int(rng.paretovariate(1.2)) - 1, artists - 1)]
             self.tracks.append(
-                (_name(rng, 4), artist, _name(rng, 3), f"spotify:track:{_uri_id(rng)}", rng.randint(90_000, 420_000))
+                (
+                    _name(rng, 4),
+                    artist,
+                    _name(rng, 3),
+                    f"spotify:track:{_uri_id(rng)}",
+                    rng.randint(90_000, 420_000),
+                )
             )
         self.episodes = [(_name(rng, 6), _name(rng, 3), f"spotify:episode:{_uri_id(rng)}") for _ in range(2000)]
         self.chapters = [
@@ -159,7 +182,12 @@ def write_export(
     video: list[dict[str, Any]] = []
     limit = n if single_file else per_file
     for rec in records(n, seed, start):
-        if not single_file and rec["master_metadata_track_name"] is None and rec["ms_played"] < 5_000 and len(video) < n // 50:
+        if (
+            not single_file
+            and rec["master_metadata_track_name"] is None
+            and rec["ms_played"] < 5_000
+            and len(video) < n // 50
+        ):
             video.append(rec)
             continue
         if len(audio[-1]) >= limit:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from datetime import datetime
+from typing import Any, NoReturn, Protocol
 
 import ijson
 
@@ -19,6 +20,7 @@ from orchestration.exports.formats import (
     PYTHON_TYPES,
     TIMESTAMP_PATTERNS,
     ExportFormat,
+    Kind,
     detect,
     extended_generation,
     file_variant,
@@ -97,7 +99,7 @@ def open_history_file(entry: Entry, on_bytes: Callable[[int], None] | None = Non
     )
 
 
-def _not_history(entry: Entry, reason: str, strict: bool) -> None:
+def _not_history(entry: Entry, reason: str, strict: bool) -> NoReturn:
     if strict:
         raise InvalidFileError(entry.name, f"{reason}; expected a JSON list of listening-history records")
     raise NotHistory(reason)
@@ -146,10 +148,10 @@ class RowBuilder:
         extras = self._extras_by_shape.get(shape)
         if extras is None:
             extras = self._learn_shape(shape, record_no)
-        values = tuple(map(record.get, self._keys))
+        values: tuple[Any, ...] = tuple(map(record.get, self._keys))
         if tuple(map(type, values)) not in self._valid_types:
             self._check_types(values, record_no)
-        ts = values[self._ts_index]
+        ts = values[self._ts_index]  # a non-null string: the type check above guarantees it
         if not self._ts_pattern.match(ts):
             key = self._keys[self._ts_index]
             raise InvalidFileError(self.file_name, f"field {key!r} is not a valid timestamp: {ts!r}", record_no)
@@ -181,9 +183,36 @@ class RowBuilder:
                     f"field {f.key!r} must be {_describe(expected)}, got {_json_type(value)} {_preview(value)}",
                     record_no,
                 )
-            if expected is int and not -(2**63) <= value < 2**63:
+            if isinstance(value, int) and not -(2**63) <= value < 2**63:
                 raise InvalidFileError(self.file_name, f"field {f.key!r} is out of range: {value}", record_no)
         self._valid_types.add(tuple(map(type, values)))
+
+
+def diagnose(fmt: ExportFormat, file_name: str, rows: list[Row]) -> InvalidFileError | None:
+    """Find the record Postgres refused in a batch of rows (the slow path, run only after an error).
+
+    The hot path checks shapes and types; what only the database notices — impossible dates,
+    NUL characters — is pinned to its file, record and field here.
+    """
+    for row in rows:
+        record_no, values = row[0], row[1:-1]
+        for f, value in zip(fmt.fields, values, strict=True):
+            if isinstance(value, str) and "\x00" in value:
+                return InvalidFileError(file_name, f"field {f.key!r} contains a NUL character", record_no)
+            if f.kind in TIMESTAMP_PATTERNS and not _is_real_time(value, f.kind):
+                return InvalidFileError(file_name, f"field {f.key!r} is not a valid timestamp: {value!r}", record_no)
+    return None
+
+
+def _is_real_time(value: str, kind: Kind) -> bool:
+    try:
+        if kind is Kind.TS_ISO:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        else:
+            datetime.strptime(value, "%Y-%m-%d %H:%M")
+    except ValueError:
+        return False
+    return True
 
 
 def _describe(t: type) -> str:
@@ -235,7 +264,7 @@ def _skip_bom_and_space(reader: Readable, name: str) -> bytes | None:
 class _Counting:
     """Counts bytes read (for the progress bar) from a binary stream."""
 
-    def __init__(self, stream: BinaryIO | Any, on_bytes: Callable[[int], None] | None) -> None:
+    def __init__(self, stream: Any, on_bytes: Callable[[int], None] | None) -> None:
         self._stream = stream
         self._on_bytes = on_bytes
 

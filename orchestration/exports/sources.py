@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, Protocol
 
 from orchestration.exports.errors import ExportError, LimitExceededError, UnsafeArchiveError
 
@@ -44,13 +44,20 @@ class Limits:
         )
 
 
+class Stream(Protocol):
+    """What an Entry opens: a binary reader (a file, a ZIP member)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Entry:
     """One JSON file to read. `name` is what raw rows record as their source_file."""
 
     name: str
     size: int
-    opener: Callable[[], BinaryIO]
+    opener: Callable[[], Stream]
 
 
 @dataclass(frozen=True)
@@ -99,12 +106,11 @@ def describe(path: Path) -> Source:
         return Source(path, "folder", digest.hexdigest(), size)
     if not path.is_file():
         raise ExportError(f"{path}: not a regular file")
-    if zipfile.is_zipfile(path):
+    # A damaged ".zip" is still described (and registered); scan() then says what is wrong with it.
+    if zipfile.is_zipfile(path) or path.suffix.lower() in ARCHIVE_SUFFIXES:
         return Source(path, "zip", file_sha256(path), path.stat().st_size)
     if path.suffix.lower() == ".json":
         return Source(path, "json", file_sha256(path), path.stat().st_size)
-    if path.suffix.lower() in ARCHIVE_SUFFIXES:
-        raise ExportError(f"{path}: not a valid ZIP archive")
     raise ExportError(f"{path}: not a ZIP archive, a JSON file or a folder")
 
 
@@ -112,6 +118,8 @@ def scan(source: Source, limits: Limits) -> None:
     """List the JSON entries to read and the files skipped. Raises for refused input."""
     path = source.path
     if source.kind == "zip":
+        if not zipfile.is_zipfile(path):
+            raise ExportError(f"{path.name}: not a valid ZIP archive")
         _add_zip(source, path, prefix="", limits=limits)
     elif source.kind == "json":
         source.entries.append(Entry(path.name, path.stat().st_size, _file_opener(path)))
@@ -164,7 +172,7 @@ def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
                 yield path
 
 
-def _file_opener(path: Path) -> Callable[[], BinaryIO]:
+def _file_opener(path: Path) -> Callable[[], Stream]:
     return lambda: path.open("rb")
 
 
@@ -192,14 +200,15 @@ def _add_zip(source: Source, path: Path, prefix: str, limits: Limits) -> None:
         if info.is_dir():
             continue
         shown = f"{prefix}{name}"
+        if _is_hidden(name):
+            source.skipped.append(Skipped(shown, "hidden or macOS metadata file"))
+            continue
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
             source.skipped.append(Skipped(shown, "symbolic link inside the archive"))
             continue
         if name.lower().endswith(ARCHIVE_SUFFIXES):
-            source.skipped.append(
-                Skipped(shown, "nested archive: extract it and import the inner archive on its own")
-            )
+            source.skipped.append(Skipped(shown, "nested archive: extract it and import the inner archive on its own"))
             continue
         if not name.lower().endswith(".json"):
             source.skipped.append(Skipped(shown, "not a JSON file"))
@@ -223,6 +232,12 @@ def _add_zip(source: Source, path: Path, prefix: str, limits: Limits) -> None:
         source.entries.append(Entry(shown, info.file_size, _zip_opener(path, info)))
 
 
+def _is_hidden(name: str) -> bool:
+    """Dotfiles and the __MACOSX/ folder (with its ._ AppleDouble files) that Finder adds to ZIPs."""
+    parts = name.replace("\\", "/").split("/")
+    return parts[0] == "__MACOSX" or any(part.startswith(".") and part != "." for part in parts)
+
+
 def _refuse_unsafe_name(label: str, name: str) -> None:
     normalized = name.replace("\\", "/")
     parts = PurePosixPath(normalized).parts
@@ -235,8 +250,8 @@ def _refuse_unsafe_name(label: str, name: str) -> None:
         raise UnsafeArchiveError(f"{label}: entry name contains a NUL byte; refusing the archive")
 
 
-def _zip_opener(path: Path, info: zipfile.ZipInfo) -> Callable[[], BinaryIO]:
-    def opener() -> BinaryIO:
+def _zip_opener(path: Path, info: zipfile.ZipInfo) -> Callable[[], Stream]:
+    def opener() -> Stream:
         zf = zipfile.ZipFile(path)
         stream = zf.open(info)
         return _BoundedReader(stream, info.file_size, info.filename, on_close=zf.close)
@@ -247,7 +262,7 @@ def _zip_opener(path: Path, info: zipfile.ZipInfo) -> Callable[[], BinaryIO]:
 class _BoundedReader:
     """Reads a ZIP member and fails if it yields more bytes than its header declared."""
 
-    def __init__(self, stream: BinaryIO, limit: int, name: str, on_close: Callable[[], None]) -> None:
+    def __init__(self, stream: IO[bytes], limit: int, name: str, on_close: Callable[[], None]) -> None:
         self._stream = stream
         self._left = limit
         self._name = name

@@ -103,8 +103,15 @@ def import_path(
     conn = conn or connect()
     try:
         ensure_schema()
-        return _import(conn, path, user_name, limits or Limits.from_settings(), progress or NoProgress(),
-                       partition_key, run_id)
+        return _import(
+            conn,
+            path,
+            user_name,
+            limits or Limits.from_settings(),
+            progress or NoProgress(),
+            partition_key,
+            run_id,
+        )
     finally:
         if own_conn:
             conn.close()
@@ -160,22 +167,20 @@ def _load(
                 source.skipped.append(Skipped(entry.name, f"not listening history: {why}"))
                 progress.file_done(entry.name, None, 0)
                 continue
-            writer.begin_file(history.format)
+            writer.begin_file(history.format, entry.name)
             count = 0
             budget = limits.max_records - total
             for row in history.rows:
                 count += 1
                 if count > budget:
                     raise LimitExceededError(
-                        f"{entry.name}: more than {limits.max_records:,} records in this import "
-                        "(IMPORT_MAX_RECORDS)"
+                        f"{entry.name}: more than {limits.max_records:,} records in this import (IMPORT_MAX_RECORDS)"
                     )
                 writer.add(row)
             total += count
-            writer.end_file(entry.name)
+            writer.end_file()
             fmt = history.format
-            files.append(FileSummary(entry.name, fmt.name, history.generation, history.variant, fmt.table,
-                                     count, 0, 0))
+            files.append(FileSummary(entry.name, fmt.name, history.generation, history.variant, fmt.table, count, 0, 0))
             progress.file_done(entry.name, fmt.name, count)
         loads = writer.close()
     except BaseException:
@@ -191,7 +196,12 @@ def _load(
 
 
 def _summarize(
-    import_id: int, user: str, source: Source, files: list[FileSummary], loads: dict[str, FileLoad], seconds: float
+    import_id: int,
+    user: str,
+    source: Source,
+    files: list[FileSummary],
+    loads: dict[str, FileLoad],
+    seconds: float,
 ) -> ImportResult:
     formats: dict[str, int] = {}
     tables: dict[str, dict[str, int]] = {}

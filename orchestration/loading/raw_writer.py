@@ -27,8 +27,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from orchestration.exports.errors import ExportError
 from orchestration.exports.formats import ExportFormat
-from orchestration.exports.reader import Row
+from orchestration.exports.reader import Row, diagnose
 
 _IMPORT_LOCK = 0x5907  # advisory lock class for imports; the second key is the user id
 BATCH_ROWS = 5_000
@@ -124,25 +125,27 @@ class RawWriter:
         self._staged_formats: set[str] = set()
         self._batch: list[Row] = []
         self._fmt: ExportFormat | None = None
+        self._file = ""
         self._thread = threading.Thread(target=self._work, name="raw-writer", daemon=True)
         self._thread.start()
 
     # -- producer side (caller's thread) ---------------------------------------------------------
-    def begin_file(self, fmt: ExportFormat) -> None:
+    def begin_file(self, fmt: ExportFormat, source_file: str) -> None:
         self._fmt = fmt
+        self._file = source_file
         self._batch = []
 
     def add(self, row: Row) -> None:
         self._batch.append(row)
         if len(self._batch) >= BATCH_ROWS:
-            self._put(("rows", self._fmt, self._batch))
+            self._put(("rows", self._fmt, (self._file, self._batch)))
             self._batch = []
 
-    def end_file(self, source_file: str) -> None:
+    def end_file(self) -> None:
         if self._batch:
-            self._put(("rows", self._fmt, self._batch))
+            self._put(("rows", self._fmt, (self._file, self._batch)))
             self._batch = []
-        self._put(("file", self._fmt, source_file))
+        self._put(("file", self._fmt, self._file))
 
     def close(self) -> dict[str, FileLoad]:
         """Wait for the writer; returns per-file results or raises the writer's error."""
@@ -172,19 +175,26 @@ class RawWriter:
             try:
                 kind, fmt, payload = item
                 if kind == "rows":
-                    self._copy(fmt, payload)
+                    self._copy(fmt, *payload)
                 else:
                     self._results[payload] = self._flush(fmt, payload)
             except BaseException as exc:  # handed to the producer thread
                 self._error = exc
 
-    def _copy(self, fmt: ExportFormat, rows: list[Row]) -> None:
+    def _copy(self, fmt: ExportFormat, source_file: str, rows: list[Row]) -> None:
         if fmt.name not in self._staged_formats:
             create_stage(self._conn, fmt)
             self._staged_formats.add(fmt.name)
-        with self._conn.cursor() as cur, cur.copy(copy_sql(fmt)) as copy:
-            for row in rows:
-                copy.write_row(row)
+        try:
+            with self._conn.cursor() as cur, cur.copy(copy_sql(fmt)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.DataError as exc:
+            found = diagnose(fmt, source_file, rows)
+            if found is not None:
+                raise found from exc
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportError(f"{source_file}: the database refused a record: {first_line}") from exc
 
     def _flush(self, fmt: ExportFormat, source_file: str) -> FileLoad:
         if fmt.name not in self._staged_formats:

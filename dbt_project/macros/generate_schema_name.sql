@@ -1,0 +1,12 @@
+{#
+  Schemas are named for their layer (staging, intermediate, marts), not prefixed with the target
+  schema: the API reads `marts.*` whatever the profile says. Models without a custom schema land
+  in the target schema.
+#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}
+        {{ target.schema }}
+    {%- else -%}
+        {{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,246 @@
+"""Bad input never changes the raw tables: it fails with a message naming the file and the problem,
+and the import registry keeps the failed attempt."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from support import (
+    EXTENDED_FOLDER,
+    extended_record,
+    extended_records,
+    raw_snapshot,
+    registry_rows,
+    stored_counts,
+    symlink_info,
+    write_json,
+    write_zip,
+)
+
+from orchestration.exports.sources import Limits
+from orchestration.loading.importer import ImportFailedError, import_path
+
+HISTORY = "Streaming_History_Audio_2020_0.json"
+SECOND = "Streaming_History_Audio_2020_1.json"
+DEFAULT_LIMITS = Limits(
+    max_archive_bytes=1 << 30,
+    max_uncompressed_bytes=1 << 32,
+    max_compression_ratio=200.0,
+    max_entries=1000,
+    max_records=1_000_000,
+)
+
+
+def capped(**caps: float) -> Limits:
+    return dataclasses.replace(DEFAULT_LIMITS, **caps)
+
+
+def history_text(records: list[dict]) -> str:
+    return json.dumps(records, indent=2)
+
+
+def write_history(tmp_path: Path, text: str | bytes, name: str = HISTORY) -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def with_record(index: int, **fields: object) -> Callable[[Path], Path]:
+    """Five valid records, record `index` (1-based) changed; `None` values remove the key."""
+
+    def build(tmp_path: Path) -> Path:
+        records = extended_records(5)
+        record = records[index - 1]
+        record.update(fields)
+        records[index - 1] = {k: v for k, v in record.items() if v is not None}
+        return write_json(tmp_path / HISTORY, records)
+
+    return build
+
+
+def truncated(tmp_path: Path) -> Path:
+    text = history_text(extended_records(4))
+    cut = text.rindex('"ms_played"')  # inside record 4
+    return write_history(tmp_path, text[:cut])
+
+
+def zip_bomb(tmp_path: Path) -> Path:
+    payload = b"[" + b" " * (3 << 20) + b"]"  # 3 MB of spaces: compresses about 1000x
+    return write_zip(tmp_path / "bomb.zip", {f"{EXTENDED_FOLDER}/{HISTORY}": payload})
+
+
+def big_history_zip(tmp_path: Path) -> Path:
+    """Real-looking records, over 1 MB: they compress well, but far less than a zip bomb."""
+    payload = history_text(extended_records(3000)).encode()
+    assert len(payload) > 1 << 20
+    return write_zip(tmp_path / "export.zip", {f"{EXTENDED_FOLDER}/{HISTORY}": payload})
+
+
+def zip_entry(name: str) -> Callable[[Path], Path]:
+    def build(tmp_path: Path) -> Path:
+        return write_zip(tmp_path / "export.zip", {name: history_text(extended_records(2)).encode()})
+
+    return build
+
+
+def symlink_only(tmp_path: Path) -> Path:
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(symlink_info(f"{EXTENDED_FOLDER}/{HISTORY}"), "/etc/passwd")
+    return path
+
+
+def nested_zip_only(tmp_path: Path) -> Path:
+    inner = write_zip(tmp_path / "inner.zip", {HISTORY: history_text(extended_records(2)).encode()})
+    return write_zip(tmp_path / "outer.zip", {"my_spotify_data.zip": inner.read_bytes()})
+
+
+def not_a_zip(tmp_path: Path) -> Path:
+    return write_history(tmp_path, "this is a text file, not an archive\n", name="my_spotify_data.zip")
+
+
+def second_file_bad(tmp_path: Path) -> Path:
+    good = history_text(extended_records(3000))
+    bad = extended_records(5, day="2020-03-02")
+    bad[1]["ms_played"] = "123"
+    return write_zip(
+        tmp_path / "export.zip",
+        {
+            f"{EXTENDED_FOLDER}/{HISTORY}": good.encode(),
+            f"{EXTENDED_FOLDER}/{SECOND}": history_text(bad).encode(),
+        },
+    )
+
+
+def many_zip_entries(tmp_path: Path) -> Path:
+    entries = {f"{EXTENDED_FOLDER}/Streaming_History_Audio_2020_{i}.json": b"[]" for i in range(3)}
+    return write_zip(tmp_path / "export.zip", entries)
+
+
+@dataclass(frozen=True)
+class Bad:
+    build: Callable[[Path], Path]
+    expected: tuple[str, ...]
+    """Texts the error message must contain: the file, the record where it applies, the problem."""
+    limits: Limits = DEFAULT_LIMITS
+
+
+CASES = {
+    "zip bomb": Bad(zip_bomb, (HISTORY, "zip bomb", "expands")),
+    "ratio above a lowered cap": Bad(
+        big_history_zip,
+        (HISTORY, "IMPORT_MAX_COMPRESSION_RATIO"),
+        capped(max_compression_ratio=3.0),
+    ),
+    "uncompressed size above the cap": Bad(
+        zip_entry(f"{EXTENDED_FOLDER}/{HISTORY}"),
+        ("export.zip", "IMPORT_MAX_UNCOMPRESSED_BYTES"),
+        capped(max_uncompressed_bytes=1000),
+    ),
+    "path with ..": Bad(zip_entry(f"../{HISTORY}"), (f"../{HISTORY}", "outside the archive")),
+    "absolute path": Bad(zip_entry(f"/tmp/{HISTORY}"), (f"/tmp/{HISTORY}", "absolute path")),
+    "symlink as the only entry": Bad(symlink_only, (HISTORY, "symbolic link")),
+    "nested zip as the only entry": Bad(nested_zip_only, ("my_spotify_data.zip", "nested archive")),
+    "truncated JSON": Bad(truncated, (HISTORY, "record 4", "truncated")),
+    "not JSON": Bad(lambda p: write_history(p, "ts,ms_played\n2020-01-01,5\n"), (HISTORY, "not valid JSON")),
+    "JSON object": Bad(
+        lambda p: write_history(p, json.dumps(extended_record("2020-01-01T00:00:00Z"))),
+        (HISTORY, "JSON object"),
+    ),
+    "list of numbers": Bad(lambda p: write_history(p, "[1, 2, 3]"), (HISTORY, "int values")),
+    "wrong field type": Bad(with_record(3, ms_played="123"), (HISTORY, "record 3", "'ms_played'", "integer")),
+    "empty file": Bad(lambda p: write_history(p, ""), (HISTORY, "empty")),
+    "only unknown keys": Bad(
+        lambda p: write_json(p / HISTORY, [{"foo": 1, "bar": "x"}, {"foo": 2, "bar": "y"}]),
+        (HISTORY, "no listening-history keys"),
+    ),
+    "more records than allowed": Bad(
+        with_record(1),
+        (HISTORY, "more than 3 records", "IMPORT_MAX_RECORDS"),
+        capped(max_records=3),
+    ),
+    "more entries than allowed": Bad(many_zip_entries, ("export.zip", "IMPORT_MAX_ENTRIES"), capped(max_entries=2)),
+    "archive larger than allowed": Bad(
+        zip_entry(HISTORY),
+        ("export.zip", "IMPORT_MAX_ARCHIVE_BYTES"),
+        capped(max_archive_bytes=100),
+    ),
+    "invalid timestamp": Bad(with_record(2, ts="yesterday"), (HISTORY, "record 2", "'ts'", "timestamp")),
+    "impossible date": Bad(with_record(2, ts="2020-02-30T10:00:00Z"), (HISTORY, "record 2", "'ts'", "timestamp")),
+    "NUL character in a text field": Bad(
+        with_record(2, master_metadata_track_name="nul\u0000byte"),
+        (HISTORY, "record 2", "'master_metadata_track_name'"),
+    ),
+    "ISO time in an account-data file": Bad(
+        lambda p: write_json(
+            p / "StreamingHistory_music_0.json",
+            [
+                {"endTime": "2020-01-01 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1},
+                {"endTime": "2020-01-01T10:01:00Z", "artistName": "A", "trackName": "T", "msPlayed": 1},
+            ],
+        ),
+        ("StreamingHistory_music_0.json", "record 2", "'endTime'", "timestamp"),
+    ),
+    "missing required field": Bad(with_record(2, ms_played=None), (HISTORY, "record 2", "missing", "'ms_played'")),
+    "null required field": Bad(
+        lambda p: write_json(
+            p / HISTORY,
+            [
+                extended_record("2020-01-01T00:00:00Z"),
+                extended_record("2020-01-01T00:05:00Z", ms_played=None),
+            ],
+        ),
+        (HISTORY, "record 2", "'ms_played'", "null"),
+    ),
+    ".zip that is not a ZIP": Bad(not_a_zip, ("my_spotify_data.zip", "not a valid ZIP")),
+    "second file in the ZIP bad": Bad(second_file_bad, (SECOND, "record 2", "'ms_played'")),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_bad_input_is_refused_and_leaves_raw_tables_alone(
+    case: Bad, tmp_path: Path, conn: psycopg.Connection, user: str
+) -> None:
+    path = case.build(tmp_path)
+    before = raw_snapshot(conn)
+
+    with pytest.raises(ImportFailedError) as failure:
+        import_path(path, user, limits=case.limits)
+
+    message = str(failure.value)
+    for fragment in case.expected:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert raw_snapshot(conn) == before
+    assert stored_counts(conn, user) == {}
+    registry = registry_rows(conn, user)
+    assert [(status, error) for _, status, error, *_ in registry] == [("failed", message)]
+
+
+def test_missing_path_fails_without_a_registry_row(tmp_path: Path, conn: psycopg.Connection, user: str) -> None:
+    missing = tmp_path / "nowhere" / "my_spotify_data.zip"
+    before = raw_snapshot(conn)
+
+    with pytest.raises(ImportFailedError, match=r"my_spotify_data\.zip.*no such file"):
+        import_path(missing, user)
+
+    assert raw_snapshot(conn) == before
+    assert registry_rows(conn, user) == []
+
+
+def test_a_failed_import_does_not_block_the_next_one(tmp_path: Path, conn: psycopg.Connection, user: str) -> None:
+    with pytest.raises(ImportFailedError):
+        import_path(second_file_bad(tmp_path), user)
+
+    good = write_json(tmp_path / "good" / HISTORY, extended_records(3000))
+    result = import_path(good, user)
+
+    assert (result.records, result.inserted) == (3000, 3000)
+    assert stored_counts(conn, user) == {"extended": 3000}
+    assert [status for _, status, *_ in registry_rows(conn, user)] == ["failed", "succeeded"]
