@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     )
     default_timezone: str = Field(default="UTC", description="IANA zone for users added without --timezone.")
 
+    dbt_project_dir: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "dbt_project",
+        description="The dbt project (profiles.yml inside reads PGHOST … from the environment).",
+    )
     inbox_dir: Path | None = Field(
         default=None, description="Inbox root; one sub-folder per user. Default: $SPOTIFY_HISTORY_HOME/inbox."
     )
@@ -47,7 +51,7 @@ class Settings(BaseSettings):
     import_max_entries: int = Field(default=20_000, gt=0)
     import_max_records: int = Field(default=100_000_000, gt=0)
 
-    @field_validator("spotify_history_home", "inbox_dir")
+    @field_validator("spotify_history_home", "inbox_dir", "dbt_project_dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs.imports import import_export_file, import_export_job, inbox_sensor
+from orchestration.defs.dbt import dbt_models, dbt_resource, refresh_marts_job, refresh_marts_sensor
+from orchestration.defs.imports import app_tables, import_export_file, import_export_job, inbox_sensor
 from orchestration.loading.importer import NoProgress
 
 defs = dg.Definitions(
-    assets=[import_export_file],
-    jobs=[import_export_job],
-    sensors=[inbox_sensor],
+    assets=[*app_tables, import_export_file, dbt_models],
+    jobs=[import_export_job, refresh_marts_job],
+    sensors=[inbox_sensor, refresh_marts_sensor],
     # The CLI swaps in a terminal progress bar for its in-process runs.
-    resources={"import_progress": NoProgress()},
+    resources={"import_progress": NoProgress(), "dbt": dbt_resource},
 )

@@ -22,8 +22,10 @@ def prepare(settings: Settings | None = None) -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text((resources.files("orchestration") / "dagster_home" / "dagster.yaml").read_text())
+    template = (resources.files("orchestration") / "dagster_home" / "dagster.yaml").read_text()
+    ours = not config.exists() or config.read_text().startswith(template.splitlines()[0])
+    if ours and (not config.exists() or config.read_text() != template):
+        config.write_text(template)
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ.setdefault(URL_ENV, sqlalchemy_url(dagster_database_url(settings)))
     return home
@@ -42,3 +44,12 @@ def get_instance():
 
     prepare()
     return DagsterInstance.get()
+
+
+def report_users_changed(description: str) -> None:
+    """Tell Dagster that app.users changed (time zone, status…), so dependent marts refresh."""
+    import dagster as dg
+
+    get_instance().report_runless_asset_event(
+        dg.AssetMaterialization(dg.AssetKey(["app", "users"]), description=description)
+    )

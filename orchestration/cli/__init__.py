@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from orchestration.cli import database, imports, run, users
+from orchestration.cli import database, imports, refresh, run, users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -17,5 +17,6 @@ main.add_command(database.db)
 main.add_command(users.users)
 main.add_command(imports.import_command)
 main.add_command(imports.imports_command)
+main.add_command(refresh.refresh)
 main.add_command(run.up)
 main.add_command(run.demo)

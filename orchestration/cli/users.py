@@ -25,6 +25,7 @@ def add(name: str, timezone: str | None) -> None:
             user = repo.add(conn, name, timezone or get_settings().default_timezone)
         except repo.UserError as exc:
             fail(str(exc))
+    _changed(f"added {user.name}")
     click.echo(f"added user {user.name} (time zone {user.timezone})")
 
 
@@ -48,7 +49,14 @@ def _set_status(name: str, status: str, verb: str) -> None:
             repo.set_status(conn, name, status)
         except repo.UserError as exc:
             fail(str(exc))
+    _changed(f"{verb} {name}")
     click.echo(f"{verb} {name}")
+
+
+def _changed(description: str) -> None:
+    from orchestration.instance import report_users_changed
+
+    report_users_changed(description)
 
 
 @users.command()
@@ -75,4 +83,5 @@ def set_timezone(name: str, zone: str) -> None:
             user = repo.set_timezone(conn, name, zone)
         except repo.UserError as exc:
             fail(str(exc))
-    click.echo(f"{user.name}: time zone {user.timezone}")
+    _changed(f"{user.name}: time zone {user.timezone}")
+    click.echo(f"{user.name}: time zone {user.timezone} (the marts are rebuilt in that zone on the next refresh)")

@@ -25,6 +25,16 @@ RAW_SOURCE = "spotify_raw"
 export_files = dg.DynamicPartitionsDefinition(name="export_files")
 RAW_EXPORT_KEYS = {fmt.name: dg.AssetKey([RAW_SOURCE, fmt.table]) for fmt in FORMATS}
 
+# Application tables dbt reads (dbt source "app"). Not produced by an asset, but every import
+# writes a registry row and user commands change users: they report that, so the marts that read
+# these tables refresh too.
+APP_USERS = dg.AssetKey(["app", "users"])
+APP_IMPORTS = dg.AssetKey(["app", "imports"])
+app_tables = [
+    dg.AssetSpec(APP_USERS, description="Users: names, time zones, status (app.users).", group_name="app"),
+    dg.AssetSpec(APP_IMPORTS, description="The import registry (app.imports).", group_name="app"),
+]
+
 
 def partition_key_for(user: str, source: Source) -> str:
     """`<user>/<sha256 prefix>/<file name>`: readable in the UI, unique per user and content."""
@@ -70,7 +80,9 @@ def import_export_file(
     try:
         result = import_path(path, user, progress=progress, partition_key=partition_key, run_id=context.run_id)
     except (ImportFailedError, users_repo.UserError) as exc:
+        context.log_event(dg.AssetMaterialization(APP_IMPORTS, description=f"failed import of {path.name}"))
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    context.log_event(dg.AssetMaterialization(APP_IMPORTS, metadata={"import_id": result.import_id}))
     context.log.info(
         f"{result.records:,} records read, {result.inserted:,} inserted, {result.duplicates:,} already stored "
         f"({result.seconds:.1f} s, {result.timings['records_per_second']:,} records/s)"

@@ -77,3 +77,32 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
             return event.step_failure_data.error.message.strip()
     return "the import run failed (see the run's logs in the Dagster UI)"
+
+
+def run_refresh(full_refresh: bool = False) -> dict[str, Any]:
+    """dbt build through the `refresh_marts` job; returns what it built and how its tests went."""
+    import time
+
+    from orchestration.definitions import defs
+
+    instance = get_instance()
+    job = defs.resolve_job_def("refresh_marts")
+    started = time.monotonic()
+    result = job.execute_in_process(
+        instance=instance,
+        run_config={"ops": {"dbt_models": {"config": {"full_refresh": full_refresh}}}, **QUIET_CONSOLE},
+        tags={"spotify_history/trigger": "cli"},
+        raise_on_error=False,
+    )
+    checks = result.get_asset_check_evaluations()
+    failed_checks = sorted(f"{c.asset_key.to_user_string()}: {c.check_name}" for c in checks if not c.passed)
+    summary = {
+        "run_id": result.run_id,
+        "success": result.success,
+        "seconds": round(time.monotonic() - started, 1),
+        "models": len(result.get_asset_materialization_events()),
+        "tests": len(checks),
+        "failed_tests": failed_checks,
+        "error": None if result.success else _failure_message(result),
+    }
+    return summary

@@ -1,0 +1,86 @@
+"""dbt models as Dagster assets: raw tables feed staging → intermediate → marts in one graph.
+
+Sources resolve to the raw-table asset keys (["spotify_raw", <table>]), models get
+[<layer>, <model>] keys, dbt tests become asset checks, and every model carries an automation
+condition so the marts refresh by themselves after new raw data (the `refresh_marts` sensor).
+"""
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.config import get_settings
+from orchestration.db import ensure_schema, libpq_env
+
+project_dir = get_settings().dbt_project_dir
+dbt_project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
+
+
+def prepare_manifest(force: bool = False) -> None:
+    """Parse the dbt project into target/manifest.json (what the asset definitions are built from)."""
+    if force or not dbt_project.manifest_path.exists():
+        dbt_project.preparer.prepare(dbt_project)
+
+
+dbt_project.prepare_if_dev()
+prepare_manifest()
+
+# Refresh after any upstream update, even when some upstream partitions (e.g. a failed import)
+# were never materialized — eager() alone would wait for those forever.
+REFRESH_CONDITION = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+
+
+class Translator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return dg.AssetKey([dbt_resource_props["config"].get("schema") or "dbt", dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return dbt_resource_props["config"].get("schema") or "dbt"
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        return REFRESH_CONDITION
+
+
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = False
+    """Rebuild incremental models from scratch (`dbt build --full-refresh`)."""
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=Translator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
+    pool="dbt",
+    name="dbt_models",
+)
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig) -> Iterator[Any]:
+    """`dbt build` of the selected models (with their tests, as asset checks)."""
+    ensure_schema()
+    os.environ.update(libpq_env())  # profiles.yml reads PGHOST … PGDATABASE
+    args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+    yield from dbt.cli(args, context=context).stream()
+
+
+# The dbt installed beside this Python, whether or not the virtualenv is on PATH.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+
+refresh_marts_job = dg.define_asset_job(
+    "refresh_marts",
+    selection=dg.AssetSelection.assets(dbt_models),
+    description="dbt build: staging → intermediate → marts, with tests.",
+)
+
+refresh_marts_sensor = dg.AutomationConditionSensorDefinition(
+    "refresh_marts",
+    target=dg.AssetSelection.assets(dbt_models),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Builds the dbt models after new raw data lands (imports, polls).",
+)
