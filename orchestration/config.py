@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         description="Postgres URL for Dagster's run/event storage; defaults to a `dagster` database "
         "on the embedded server, or to DATABASE_URL.",
     )
+    api_database_url: SecretStr | None = Field(
+        default=None,
+        description="Postgres URL of the API's read-only role; `serve-api` derives it from the database when unset.",
+    )
     default_timezone: str = Field(default="UTC", description="IANA zone for users added without --timezone.")
 
     dbt_project_dir: Path = Field(
@@ -51,6 +55,39 @@ class Settings(BaseSettings):
     import_max_entries: int = Field(default=20_000, gt=0)
     import_max_records: int = Field(default=100_000_000, gt=0)
 
+    # Spotify Web API (README "Connecting Spotify"). Without a client id, `auth` commands explain
+    # what to configure and `up` runs the fake Spotify (demo mode).
+    spotify_client_id: str | None = Field(default=None, description="Client id of your Spotify app.")
+    spotify_client_secret: SecretStr | None = Field(
+        default=None, description="Optional: the app's secret (PKCE works without it)."
+    )
+    spotify_redirect_port: int = Field(
+        default=8888,
+        ge=0,
+        le=65535,
+        description="Port of the loopback redirect http://127.0.0.1:PORT/callback (register it in the "
+        "Spotify app; 0 = any free port, only useful against the fake).",
+    )
+    spotify_accounts_base_url: str = Field(default="https://accounts.spotify.com")
+    spotify_api_base_url: str = Field(default="https://api.spotify.com")
+    token_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated Fernet keys, the first encrypts; default: a key file in "
+        "$SPOTIFY_HISTORY_HOME/secrets/.",
+    )
+    poll_interval_seconds: int = Field(default=600, ge=1, description="How often each linked user is polled.")
+    initial_sync_max_days: int = Field(default=30, ge=1, description="How far back API backfills walk.")
+    initial_sync_max_requests: int = Field(default=200, ge=1, description="Most API requests of one backfill.")
+    spotify_run_budget_seconds: float = Field(
+        default=300.0, gt=0, description="Longest a poll or backfill run may spend waiting and fetching."
+    )
+    spotify_max_retry_after_seconds: float = Field(
+        default=120.0, ge=0, description="Longest Retry-After a run waits out; a longer one ends the run."
+    )
+    spotify_max_rate_limits: int = Field(default=5, ge=0, description="429 answers one run tolerates.")
+    spotify_max_retries: int = Field(default=4, ge=0, description="Retries after a 5xx or transport error.")
+    spotify_timeout_seconds: float = Field(default=20.0, gt=0)
+
     @field_validator("spotify_history_home", "inbox_dir", "dbt_project_dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -67,6 +104,10 @@ class Settings(BaseSettings):
     @property
     def dagster_home(self) -> Path:
         return self.spotify_history_home / "dagster"
+
+    @property
+    def token_key_file(self) -> Path:
+        return self.spotify_history_home / "secrets" / "token_encryption.key"
 
 
 @lru_cache(maxsize=1)
