@@ -7,6 +7,7 @@ that a run started anywhere shows up in the same UI.
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from importlib import resources
 from pathlib import Path
 
@@ -25,7 +26,8 @@ def prepare(settings: Settings | None = None) -> Path:
     template = (resources.files("orchestration") / "dagster_home" / "dagster.yaml").read_text()
     ours = not config.exists() or config.read_text().startswith(template.splitlines()[0])
     if ours and (not config.exists() or config.read_text() != template):
-        config.write_text(template)
+        with suppress(OSError):  # a read-only mount (containers): use the file as it is
+            config.write_text(template)
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ.setdefault(URL_ENV, sqlalchemy_url(dagster_database_url(settings)))
     return home

@@ -10,9 +10,13 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
+
+if TYPE_CHECKING:
+    from orchestration.spotify.fake import FakeSpotify
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_EXPORTS = REPO.parent / "shared" / "testdata" / "exports"
@@ -65,3 +69,15 @@ def user(conn: psycopg.Connection) -> str:
 def shared_exports() -> Path:
     assert SHARED_EXPORTS.is_dir(), f"missing test data: {SHARED_EXPORTS} (../shared beside the repo)"
     return SHARED_EXPORTS
+
+
+@pytest.fixture
+def fake_spotify() -> Iterator[FakeSpotify]:
+    """The fake Spotify on a free loopback port, with settings (SPOTIFY_*_BASE_URL …) pointing at it."""
+    from spotify_support import environment, fake_env
+
+    from orchestration.spotify.fake import FakeSpotify
+
+    fake = FakeSpotify()
+    with fake.running(), environment(**fake_env(fake)):
+        yield fake

@@ -418,3 +418,159 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         timeout=300,
         check=False,
     )
+
+
+# -- dbt builds and marts -------------------------------------------------------------------------
+
+MART_SCHEMA = "marts"
+SAVED_SCHEMA = "test_saved_incremental"
+"""Where full_refresh_snapshot parks the incremental state while a full refresh runs."""
+BATCH_COLUMNS = frozenset({"batch_at", "source_batch_at"})
+"""When a row was (re)built: the only columns an incremental and a full build may disagree on."""
+
+
+def app_conn() -> psycopg.Connection:
+    """An autocommit connection: reading between dbt builds must not hold locks dbt waits for."""
+    from orchestration.db import connect
+
+    return connect(autocommit=True)
+
+
+def new_user(timezone: str, prefix: str = "m") -> tuple[str, int]:
+    """A user nobody else uses, in `timezone`: (name, user_id)."""
+    import uuid
+
+    from orchestration import users
+
+    with app_conn() as conn:
+        user = users.add(conn, f"{prefix}{uuid.uuid4().hex[:10]}", timezone)
+    return user.name, user.user_id
+
+
+def import_as(user: str, path: Path) -> dict[str, Any]:
+    """Import `path` for `user` as a Dagster run (what `spotify-history import` does); its registry row."""
+    from orchestration.defs.in_process import run_import
+    from orchestration.loading.importer import NoProgress
+
+    row = run_import(path, user, NoProgress())
+    assert row["status"] == "succeeded", row
+    return row
+
+
+def build(full_refresh: bool = False) -> dict[str, Any]:
+    """`dbt build` as the refresh_marts Dagster job; it must succeed with no failed test."""
+    from orchestration.defs.in_process import run_refresh
+
+    summary = run_refresh(full_refresh=full_refresh)
+    assert summary["success"], f"dbt build failed: {summary['error']}"
+    assert summary["failed_tests"] == [], summary["failed_tests"]
+    return summary
+
+
+def relations(conn: psycopg.Connection, schema: str, *, tables_only: bool = False) -> list[str]:
+    kinds = ("BASE TABLE",) if tables_only else ("BASE TABLE", "VIEW")
+    rows = conn.execute(
+        "select table_name from information_schema.tables where table_schema = %s and table_type = any(%s) "
+        "order by table_name",
+        (schema, list(kinds)),
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def columns_of(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
+    rows = conn.execute(
+        "select column_name from information_schema.columns where table_schema = %s and table_name = %s "
+        "order by ordinal_position",
+        (schema, table),
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def per_user_relations(conn: psycopg.Connection) -> list[str]:
+    """intermediate.int_streams and every mart (table or view) with a user_id column, as schema.name."""
+    names = ["intermediate.int_streams"]
+    for name in relations(conn, MART_SCHEMA):
+        if "user_id" in columns_of(conn, MART_SCHEMA, name):
+            names.append(f"{MART_SCHEMA}.{name}")
+    return names
+
+
+def _sort_key(row: tuple[Any, ...]) -> tuple[tuple[bool, str], ...]:
+    return tuple((v is None, repr(v)) for v in row)
+
+
+def _hashable(value: Any) -> Any:
+    """JSON columns come back as dicts and lists: compare them as canonical JSON text."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+
+
+def user_rows(conn: psycopg.Connection, relation: str, user_ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """A relation's rows of these users, every column but the batch stamps, in a fixed order."""
+    schema, name = relation.split(".")
+    cols = [c for c in columns_of(conn, schema, name) if c not in BATCH_COLUMNS]
+    select = ", ".join(f'"{c}"' for c in cols)
+    rows = conn.execute(f'select {select} from {schema}."{name}" where user_id = any(%s)', (list(user_ids),)).fetchall()
+    return sorted((tuple(_hashable(v) for v in row) for row in rows), key=_sort_key)
+
+
+def snapshot(user_ids: Sequence[int]) -> dict[str, list[tuple[Any, ...]]]:
+    """int_streams and every mart, restricted to these users (see user_rows)."""
+    with app_conn() as conn:
+        return {rel: user_rows(conn, rel, user_ids) for rel in per_user_relations(conn)}
+
+
+def full_refresh_snapshot(user_ids: Sequence[int]) -> dict[str, list[tuple[Any, ...]]]:
+    """What a full refresh (`run_refresh(full_refresh=True)`) builds for these users, from the same raw rows.
+
+    The incremental state is parked in a scratch schema and put back afterwards, so the next
+    incremental build continues from what the incremental builds made (not from the full
+    refresh): a chain of incremental builds is tested as such.
+    """
+    with app_conn() as conn:
+        saved = [
+            (schema, name)
+            for schema in ("intermediate", MART_SCHEMA)
+            for name in relations(conn, schema, tables_only=True)
+        ]
+        conn.execute(f"drop schema if exists {SAVED_SCHEMA} cascade")
+        conn.execute(f"create schema {SAVED_SCHEMA}")
+        for schema, name in saved:
+            conn.execute(f'create table {SAVED_SCHEMA}."{schema}__{name}" as table {schema}."{name}"')
+    try:
+        build(full_refresh=True)
+        return snapshot(user_ids)
+    finally:
+        with app_conn() as conn, conn.transaction():
+            for schema, name in saved:
+                cols = ", ".join(f'"{c}"' for c in columns_of(conn, SAVED_SCHEMA, f"{schema}__{name}"))
+                conn.execute(f'truncate {schema}."{name}"')
+                conn.execute(
+                    f'insert into {schema}."{name}" ({cols}) select {cols} from {SAVED_SCHEMA}."{schema}__{name}"'
+                )
+            conn.execute(f"drop schema {SAVED_SCHEMA} cascade")
+
+
+def assert_same_snapshots(
+    got: dict[str, list[tuple[Any, ...]]], want: dict[str, list[tuple[Any, ...]]], what: str
+) -> None:
+    """Equal relation by relation; a difference is shown as the rows only one side has."""
+    assert sorted(got) == sorted(want), f"{what}: different relations"
+    problems = []
+    for relation in sorted(want):
+        g, w = Counter(got[relation]), Counter(want[relation])
+        if g != w:
+            only_got, only_want = list((g - w).elements()), list((w - g).elements())
+            problems.append(
+                f"{relation}: {len(only_got)} row(s) only incremental, {len(only_want)} only full refresh; "
+                f"e.g. incremental {only_got[:2]}, full refresh {only_want[:2]}"
+            )
+    assert not problems, f"{what}: incremental build differs from a full refresh:\n" + "\n".join(problems)
+
+
+def table_fingerprint(conn: psycopg.Connection, relation: str, order_by: str) -> tuple[int, str]:
+    """Row count and md5 over every row of a whole relation (all users, all columns)."""
+    schema, name = relation.split(".")
+    return conn.execute(
+        f"select count(*), md5(coalesce(string_agg(t::text, E'\\n' order by {order_by}), '')) "
+        f'from {schema}."{name}" t'
+    ).fetchone()

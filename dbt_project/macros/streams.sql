@@ -25,6 +25,7 @@
     'stg_spotify__account_music_streams',
     'stg_spotify__account_podcast_streams',
     'stg_spotify__account_audiobook_streams',
+    'stg_spotify__api_recently_played',
   ]) }}
 {%- endmacro %}
 

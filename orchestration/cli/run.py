@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -74,10 +75,16 @@ def up(host: str, dagster_port: int, api_port: int, with_demo: bool | None) -> N
     with database():
         pass
     home = prepare(settings)
+    from orchestration.defs.dbt import prepare_manifest
+
+    prepare_manifest(force=True)  # the services build their dbt assets from the current models
+    fake_spotify = None
     if with_demo if with_demo is not None else not spotify_configured():
         written = ensure_demo_data()
         if written:
             click.echo(f"demo: wrote a synthetic export to {written}; the inbox sensor imports it shortly")
+        if not spotify_configured():
+            fake_spotify = _demo_spotify()
     env = {
         **os.environ,
         "SPOTIFY_HISTORY_HOME": str(settings.spotify_history_home),
@@ -87,10 +94,33 @@ def up(host: str, dagster_port: int, api_port: int, with_demo: bool | None) -> N
     procs = [
         _spawn(["dagster-webserver", *code, "-h", host, "-p", str(dagster_port)], env),
         _spawn(["dagster-daemon", "run", *code], env),
-        _spawn([sys.executable, "-m", "uvicorn", "mcp_api.app:app", "--host", host, "--port", str(api_port)], env),
+        _spawn(["spotify-history", "serve-api", "--host", host, "--port", str(api_port)], env),
     ]
     click.echo(f"Dagster UI: http://{host}:{dagster_port}   API: http://{host}:{api_port}/healthz   (Ctrl-C stops)")
-    _supervise(procs)
+    try:
+        _supervise(procs)
+    finally:
+        if fake_spotify is not None:
+            fake_spotify.stop()
+
+
+def _demo_spotify() -> Any:
+    """No Spotify credentials: run the fake Spotify here and link the demo user to it (see demo/spotify.py)."""
+    from orchestration.demo.spotify import link_demo_user, start_demo_spotify
+    from orchestration.spotify.errors import SpotifyError
+    from orchestration.spotify.tokens import TokenKeyError
+
+    fake, _ = start_demo_spotify()  # also sets SPOTIFY_* in os.environ, which the services inherit
+    try:
+        linked = link_demo_user(DEMO_USER)
+    except (SpotifyError, TokenKeyError) as exc:
+        fake.stop()
+        fail(f"demo: could not link the fake Spotify: {exc}")
+    click.echo(
+        f"demo: fake Spotify at {fake.url}; user {DEMO_USER} is linked to {linked.display_name}, "
+        "and the spotify_sensor polls it"
+    )
+    return fake
 
 
 def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

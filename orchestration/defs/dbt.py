@@ -6,6 +6,7 @@ condition so the marts refresh by themselves after new raw data (the `refresh_ma
 """
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -21,14 +22,21 @@ project_dir = get_settings().dbt_project_dir
 dbt_project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
 
 
+# The dbt installed beside this Python, whether or not the virtualenv is on PATH.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
+
 def prepare_manifest(force: bool = False) -> None:
-    """Parse the dbt project into target/manifest.json (what the asset definitions are built from)."""
+    """Parse the dbt project into target/manifest.json (what the asset definitions are built from).
+
+    Done when the manifest is missing, under `dagster dev`, and by `spotify-history up` at start.
+    """
     if force or not dbt_project.manifest_path.exists():
-        dbt_project.preparer.prepare(dbt_project)
+        env = {**os.environ, "DBT_PROFILES_DIR": str(project_dir)}
+        subprocess.run([DBT_EXECUTABLE, "parse", "--quiet"], cwd=project_dir, env=env, check=True)
 
 
-dbt_project.prepare_if_dev()
-prepare_manifest()
+prepare_manifest(force=bool(os.environ.get("DAGSTER_IS_DEV_CLI")))
 
 # Refresh after any upstream update, even when some upstream partitions (e.g. a failed import)
 # were never materialized — eager() alone would wait for those forever.
@@ -55,20 +63,24 @@ class DbtBuildConfig(dg.Config):
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
-    dagster_dbt_translator=Translator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
+    dagster_dbt_translator=Translator(
+        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True)
+    ),
     pool="dbt",
     name="dbt_models",
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig) -> Iterator[Any]:
-    """`dbt build` of the selected models (with their tests, as asset checks)."""
+    """`dbt build` of the selected models (with their data tests, as asset checks)."""
     ensure_schema()
     os.environ.update(libpq_env())  # profiles.yml reads PGHOST … PGDATABASE
-    args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+    # Unit tests check the SQL, not the data: they run in CI (tests/test_dbt_unit_tests.py), not in
+    # every refresh, where they would cost seconds after each poll.
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    if config.full_refresh:
+        args.append("--full-refresh")
     yield from dbt.cli(args, context=context).stream()
 
 
-# The dbt installed beside this Python, whether or not the virtualenv is on PATH.
-DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
 refresh_marts_job = dg.define_asset_job(

@@ -106,3 +106,43 @@ def run_refresh(full_refresh: bool = False) -> dict[str, Any]:
         "error": None if result.success else _failure_message(result),
     }
     return summary
+
+
+class SpotifyRunError(Exception):
+    def __init__(self, message: str, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+def run_spotify_sync(user: str, mode: str = "poll") -> dict[str, Any]:
+    """A poll (or initial sync) of `user` as a run of the spotify_sync job; returns its registry row."""
+    import psycopg.rows
+
+    from orchestration.definitions import defs
+    from orchestration.defs.spotify import partition_key, spotify_users, sync_run_config, utc_today
+
+    instance = get_instance()
+    if not instance.has_dynamic_partition(spotify_users.name, user):
+        instance.add_dynamic_partitions(spotify_users.name, [user])
+    result = defs.resolve_job_def("spotify_sync").execute_in_process(
+        instance=instance,
+        partition_key=partition_key(user, utc_today()),
+        run_config={**sync_run_config(mode), **QUIET_CONSOLE},
+        tags={"spotify_history/user": user, "spotify_history/trigger": "cli"},
+        raise_on_error=False,
+    )
+    with connect() as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        row = cur.execute(
+            """
+            select sync_id, kind, status, requests, fetched, inserted, gap_detected, stop_reason, error,
+                   newest_played_at, started_at, finished_at
+            from app.spotify_syncs where dagster_run_id = %s order by sync_id desc limit 1
+            """,
+            (result.run_id,),
+        ).fetchone()
+    if not result.success:
+        message = (row or {}).get("error") or _failure_message(result)
+        raise SpotifyRunError(message, result.run_id)
+    if row is None:
+        raise SpotifyRunError("the run succeeded but recorded no sync", result.run_id)
+    return {**row, "run_id": result.run_id}

@@ -31,7 +31,8 @@ from orchestration.exports.errors import ExportError
 from orchestration.exports.formats import ExportFormat
 from orchestration.exports.reader import Row, diagnose
 
-_IMPORT_LOCK = 0x5907  # advisory lock class for imports; the second key is the user id
+RAW_WRITE_LOCK = 0x5907
+"""Advisory lock class serializing every writer of a user's raw rows (the second key is the user id)."""
 BATCH_ROWS = 5_000
 QUEUE_BATCHES = 4
 
@@ -50,9 +51,19 @@ class FileLoad:
         return self.staged - self.inserted
 
 
+def lock_user_raw_rows(conn: psycopg.Connection, user_id: int) -> None:
+    """Serialize this transaction with every other one writing raw rows of the user, until it ends.
+
+    dbt's incremental stream model finds a user's new rows by raw_id: that only works when the
+    user's raw_ids grow in commit order, so every writer of raw rows (imports, Spotify polls and
+    backfills) takes this lock before inserting.
+    """
+    conn.execute("select pg_advisory_xact_lock(%s, %s)", (RAW_WRITE_LOCK, user_id))
+
+
 def prepare_session(conn: psycopg.Connection, user_id: int) -> None:
     """Transaction-local setup: one import per user at a time, timestamps parsed as UTC."""
-    conn.execute("select pg_advisory_xact_lock(%s, %s)", (_IMPORT_LOCK, user_id))
+    lock_user_raw_rows(conn, user_id)
     # Account-data times have no zone marker; they are UTC.
     conn.execute("set local timezone = 'UTC'")
     # Room for the per-file sort that numbers identical records, so it stays in memory.

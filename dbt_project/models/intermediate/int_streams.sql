@@ -1,7 +1,7 @@
 {#
   One row per raw stream row of every source, with the play-semantics contract applied:
   identity, the three duplicate rules, the play flag and local time. Duplicates are kept and
-  flagged (is_duplicate, duplicate_rule, canonical_key) so every raw row's fate is visible; marts
+  flagged (is_duplicate, duplicate_rule, canonical_of) so every raw row's fate is visible; marts
   read `where is_play` or `where not is_duplicate`.
 
   Incremental: rows are recomputed per (user, UTC day). A day is dirty when a raw row newer than
@@ -156,7 +156,11 @@ keyed as (
 rule_same_record as (
     select
         k.*,
-        first_value(stream_key) over same_record as same_record_winner
+        first_value(stream_key) over same_record as same_record_winner,
+        -- A boolean, not `stream_key = same_record_winner`: the planner guesses 0.5 % of rows for
+        -- a column-to-column equality, and on an incremental batch that guess turned hash joins
+        -- into nested loops over CTEs (minutes instead of a second).
+        row_number() over same_record = 1 as is_same_record_winner
     from keyed k
     window same_record as (
         partition by user_id, stream_source, content_type, ended_at, item_key, ms_played
@@ -166,44 +170,64 @@ rule_same_record as (
 
 -- Rule 2: an account row and an extended row of the same stream (same names and ms_played, the
 -- extended end time truncated to the minute equals the account end time): the extended row wins.
-extended_minutes as (
-    select user_id, content_type, creator_name, item_name, ms_played,
-           date_trunc('minute', ended_at, 'UTC') as ended_minute,
-           min(stream_key) as winner
-    from rule_same_record
-    where stream_source = 'extended' and stream_key = same_record_winner
-    group by 1, 2, 3, 4, 5, 6
-),
-
+-- A window over "same stream" partitions (one sort, no join) finds the extended rule-1 winner.
 rule_account_vs_extended as (
-    select r.*, em.winner as extended_winner
+    select
+        r.*,
+        case
+            when r.stream_source = 'account' and r.is_same_record_winner
+             and r.creator_name is not null and r.item_name is not null
+            then min(r.raw_id) filter (
+                where r.stream_source = 'extended' and r.is_same_record_winner
+            ) over same_stream
+        end as extended_winner_raw_id
     from rule_same_record r
-    left join extended_minutes em
-      on r.stream_source = 'account' and r.stream_key = r.same_record_winner
-     and em.user_id = r.user_id and em.content_type = r.content_type
-     and em.creator_name = r.creator_name and em.item_name = r.item_name
-     and em.ms_played = r.ms_played and em.ended_minute = r.ended_at
+    window same_stream as (
+        partition by r.user_id, r.content_type, r.creator_name, r.item_name, r.ms_played,
+                     case when r.stream_source = 'extended' then date_trunc('minute', r.ended_at, 'UTC')
+                          else r.ended_at end
+    )
 ),
 
 -- Rule 3: an API play and an export row of the same track URI ending within api_match_seconds
--- of each other are one stream. Pairs are matched one-to-one (each is the other's nearest).
+-- of each other are one stream. Only tracks that have API plays take part; within a track, each
+-- API play is compared with the export rows just before and just after it (equi-joins on a
+-- running count, so the plan stays linear), and pairs are matched one-to-one: each is the other's
+-- nearest.
+rule3_candidates as (
+    select
+        stream_key, user_id, resolved_track_uri, ended_at, stream_source = 'api' as is_api,
+        track_name, artist_name, album_name, duration_ms,
+        count(*) filter (where stream_source <> 'api') over (
+            partition by user_id, resolved_track_uri order by ended_at, stream_key
+            rows between unbounded preceding and current row
+        ) as exports_so_far
+    from rule_account_vs_extended
+    where is_same_record_winner
+      and extended_winner_raw_id is null
+      and resolved_track_uri is not null
+      and stream_source in ('api', 'extended', 'account')
+      and (user_id, resolved_track_uri) in (
+          select user_id, resolved_track_uri from rule_account_vs_extended where stream_source = 'api'
+      )
+),
+
 api_pairs as (
     select a.stream_key as api_key, e.stream_key as export_key,
-           abs(extract(epoch from a.ended_at - e.ended_at)) as gap
-    from rule_account_vs_extended a
-    join rule_account_vs_extended e
-      on e.user_id = a.user_id
-     and e.stream_source in ('extended', 'account')
-     and e.resolved_track_uri = a.resolved_track_uri
-     and e.ended_at between a.ended_at - interval '{{ match_seconds }} seconds'
-                        and a.ended_at + interval '{{ match_seconds }} seconds'
-    where a.stream_source = 'api'
-      and a.stream_key = a.same_record_winner
-      and e.stream_key = e.same_record_winner and e.extended_winner is null
+           abs(extract(epoch from a.ended_at - e.ended_at)) as gap,
+           -- The API's metadata, which the matched export row takes (carried here, not joined back later).
+           a.track_name, a.artist_name, a.album_name, a.duration_ms
+    from rule3_candidates a
+    join rule3_candidates e
+      on e.user_id = a.user_id and e.resolved_track_uri = a.resolved_track_uri
+     and not e.is_api
+     and e.exports_so_far in (a.exports_so_far, a.exports_so_far + 1)
+    where a.is_api
+      and abs(extract(epoch from a.ended_at - e.ended_at)) <= {{ match_seconds }}
 ),
 
 api_matches as (
-    select api_key, export_key
+    select api_key, export_key, track_name, artist_name, album_name, duration_ms
     from (
         select p.*,
                row_number() over (partition by api_key order by gap, export_key) as api_rank,
@@ -213,36 +237,43 @@ api_matches as (
     where api_rank = 1 and export_rank = 1
 ),
 
+-- What each rule-1 winner became (rule 2 or 3 may still make it a duplicate).
+winner_fates as (
+    select
+        r.stream_key,
+        case when r.extended_winner_raw_id is not null then 'extended_streams:' || r.extended_winner_raw_id end
+            as extended_winner,
+        am.export_key as api_export_winner
+    from rule_account_vs_extended r
+    left join api_matches am on am.api_key = r.stream_key
+    where r.is_same_record_winner
+),
+
 resolved as (
     select
         r.*,
         case
-            when r.stream_key <> r.same_record_winner then 'same_record'
-            when r.extended_winner is not null then 'account_vs_extended'
-            when am_api.export_key is not null then 'api_vs_export'
+            when not r.is_same_record_winner then 'same_record'
+            when f.extended_winner is not null then 'account_vs_extended'
+            when f.api_export_winner is not null then 'api_vs_export'
         end as duplicate_rule,
+        -- A duplicate points at the surviving stream, through its rule-1 winner's own fate.
         case
-            when r.stream_key <> r.same_record_winner then r.same_record_winner
-            when r.extended_winner is not null then r.extended_winner
-            when am_api.export_key is not null then am_api.export_key
+            when not r.is_same_record_winner
+            then coalesce(wf.extended_winner, wf.api_export_winner, r.same_record_winner)
+            else coalesce(f.extended_winner, f.api_export_winner)
         end as canonical_of,
-        am_export.api_key as matched_api_key
+        am_export.api_key as matched_api_key,
+        -- An export row matched by an API play takes the API's metadata (names, album, duration);
+        -- its own ms_played stays.
+        am_export.track_name as api_track_name,
+        am_export.artist_name as api_artist_name,
+        am_export.album_name as api_album_name,
+        am_export.duration_ms as api_duration_ms
     from rule_account_vs_extended r
-    left join api_matches am_api on am_api.api_key = r.stream_key
+    left join winner_fates f on f.stream_key = r.stream_key
+    left join winner_fates wf on wf.stream_key = r.same_record_winner and not r.is_same_record_winner
     left join api_matches am_export on am_export.export_key = r.stream_key
-),
-
--- An export row matched by an API play takes the API's metadata (names, album, duration);
--- its own ms_played stays.
-enriched as (
-    select
-        r.*,
-        api.track_name as api_track_name,
-        api.artist_name as api_artist_name,
-        api.album_name as api_album_name,
-        api.duration_ms as api_duration_ms
-    from resolved r
-    left join (select * from resolved where stream_source = 'api') api on api.stream_key = r.matched_api_key
 ),
 
 final as (
@@ -278,7 +309,7 @@ final as (
         -- Time listened: ms_played where known; for API-only plays the track duration, flagged.
         coalesce(e.ms_played, e.duration_ms, e.api_duration_ms, 0) as ms_listened,
         (e.ms_played is null) as ms_is_estimated,
-        e.is_incognito,
+        coalesce(e.is_incognito, false) as is_incognito,
         e.is_video,
         e.platform,
         e.conn_country,
@@ -296,10 +327,10 @@ final as (
             e.duplicate_rule is null
             and e.content_type = 'music'
             and (e.stream_source = 'api' and e.ms_played is null or e.ms_played >= {{ var('min_play_ms') | int }})
-            and ({{ var('include_incognito') }} or not e.is_incognito)
+            and ({{ var('include_incognito') }} or not coalesce(e.is_incognito, false))
         ) as is_play,
         '{{ run_started_at }}'::timestamptz as batch_at
-    from enriched e
+    from resolved e
     join users u using (user_id)
 )
 

@@ -15,3 +15,6 @@ select
 from {{ streams_to_aggregate() }} s
 where not is_duplicate
 group by user_id, local_date, content_type
+-- Stored in (user_id, local_date) order: a window the API reads (one user, a range of days) is a few
+-- adjacent pages instead of one page per row.
+order by user_id, local_date

@@ -1,6 +1,6 @@
--- Per user, local day and source (extended / account / api): streams (duplicates collapsed),
--- plays, minutes, and the first and last stream and play. Days without a row have no data: runs
--- of them are the gaps.
+-- Per user, local day and source (extended / account / api): streams (duplicates collapsed,
+-- 'unknown' rows never counted), plays, minutes, and the first and last stream and play. Days
+-- without a row have no data: runs of them are the gaps.
 {{ config(**day_mart_config(indexes=[{'columns': ['user_id', 'local_date']}])) }}
 
 select
@@ -17,5 +17,8 @@ select
     min(timezone) as timezone,
     max(batch_at) as source_batch_at
 from {{ streams_to_aggregate() }} s
-where not is_duplicate
+where not is_duplicate and content_type <> 'unknown'
 group by user_id, local_date, stream_source
+-- Stored in (user_id, local_date) order: a window the API reads (one user, a range of days) is a few
+-- adjacent pages instead of one page per row.
+order by user_id, local_date

@@ -13,3 +13,6 @@ select
 from {{ streams_to_aggregate() }} s
 where is_play
 group by user_id, local_date, iso_weekday, local_hour
+-- Stored in (user_id, local_date) order: a window the API reads (one user, a range of days) is a few
+-- adjacent pages instead of one page per row.
+order by user_id, local_date

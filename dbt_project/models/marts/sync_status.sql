@@ -1,7 +1,36 @@
--- One row per user: status and time zone, the last import and its counts, and per source the
--- time span and number of streams. Rebuilt whole (one row per user, read from small marts).
+-- One row per user: status and time zone, the last import and its counts, per source the time
+-- span and number of streams, and the Spotify connection: token status, the last poll, the
+-- newest API play and detected gaps. Rebuilt whole (one row per user, read from small tables).
 with users as (
     select * from {{ ref('stg_app__users') }}
+),
+
+spotify_syncs as (
+    select * from {{ ref('stg_app__spotify_syncs') }}
+),
+
+last_poll as (
+    select distinct on (user_id) *
+    from spotify_syncs
+    where kind = 'poll'
+    order by user_id, started_at desc, sync_id desc
+),
+
+sync_counts as (
+    select
+        user_id,
+        max(finished_at) filter (where kind = 'poll' and status = 'succeeded') as last_successful_poll_at,
+        max(finished_at) filter (where kind <> 'poll' and status in ('succeeded', 'rate_limited')) as last_backfill_at,
+        count(*) filter (where gap_detected) as gaps_detected,
+        max(started_at) filter (where gap_detected) as last_gap_at
+    from spotify_syncs
+    group by user_id
+),
+
+api_plays as (
+    select user_id, max(ended_at) as api_last_played_at
+    from {{ ref('stg_spotify__api_recently_played') }}
+    group by user_id
 ),
 
 last_import as (
@@ -72,8 +101,30 @@ select
     li.records as last_import_records,
     li.inserted as last_import_inserted,
     li.duplicates as last_import_duplicates,
-    li.error as last_import_error
+    li.error as last_import_error,
+    case
+        when u.status = 'needs_reauth' or t.invalidated_at is not null then 'needs_reauth'
+        when t.user_id is not null then 'linked'
+        else 'not_linked'
+    end as token_status,
+    t.authorized_at as spotify_authorized_at,
+    t.access_expires_at as spotify_access_expires_at,
+    lp.started_at as last_poll_at,
+    lp.status as last_poll_status,
+    lp.fetched as last_poll_fetched,
+    lp.inserted as last_poll_inserted,
+    lp.stop_reason as last_poll_stop_reason,
+    lp.error as last_poll_error,
+    sc.last_successful_poll_at,
+    sc.last_backfill_at,
+    ap.api_last_played_at,
+    coalesce(sc.gaps_detected, 0) as gaps_detected,
+    sc.last_gap_at
 from users u
 left join pivoted p using (user_id)
 left join import_counts c using (user_id)
 left join last_import li using (user_id)
+left join {{ ref('stg_app__spotify_tokens') }} t using (user_id)
+left join last_poll lp using (user_id)
+left join sync_counts sc using (user_id)
+left join api_plays ap using (user_id)

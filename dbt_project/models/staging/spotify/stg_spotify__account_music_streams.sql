@@ -9,7 +9,8 @@ select
     loaded_at,
     end_time                 as ended_at,
     ms_played,
-    case when track_name is null and artist_name is null then 'unknown' else 'music' end as content_type,
+    -- The contract: music is a row with a track name (account rows have no URIs).
+    case when track_name is null then 'unknown' else 'music' end as content_type,
     track_name,
     artist_name,
     false                    as is_incognito

@@ -1,0 +1,79 @@
+{#
+  The incremental day-grain marts hold exactly what a full aggregation of int_streams gives, per
+  user and local day: plays and play minutes (top_artists, top_tracks, listening_heatmap, coverage,
+  content_mix), streams per content type (content_mix) and podcast / audiobook streams (top_shows,
+  top_audiobooks). A day missing from a mart, a stale day or a day counted twice shows up here.
+  coverage.streams is checked by coverage_never_counts_unknown_streams.
+#}
+with streams as (
+    select * from {{ ref('int_streams') }}
+),
+
+expected as (
+    select user_id, local_date, 'plays' as measure,
+           count(*) filter (where is_play) as value
+    from streams group by 1, 2
+    union all
+    select user_id, local_date, 'play_ms', coalesce(sum(ms_listened) filter (where is_play), 0)
+    from streams group by 1, 2
+    {%- for content_type in ['music', 'podcast', 'audiobook', 'unknown'] %}
+    union all
+    select user_id, local_date, 'streams_{{ content_type }}',
+           count(*) filter (where not is_duplicate and content_type = '{{ content_type }}')
+    from streams group by 1, 2
+    {%- endfor %}
+),
+
+actual as (
+    {%- for mart, plays, ms in [('top_artists', 'plays', 'ms_played'), ('top_tracks', 'plays', 'ms_played'),
+                                ('listening_heatmap', 'plays', 'ms_played'), ('coverage', 'plays', none),
+                                ('content_mix', 'plays', none)] %}
+    select '{{ mart }}' as mart, user_id, local_date, 'plays' as measure, sum({{ plays }}) as value
+    from {{ ref(mart) }} group by user_id, local_date
+    union all
+    {%- if ms %}
+    select '{{ mart }}', user_id, local_date, 'play_ms', sum({{ ms }})
+    from {{ ref(mart) }} group by user_id, local_date
+    union all
+    {%- endif %}
+    {%- endfor %}
+    select 'content_mix', user_id, local_date, 'streams_' || content_type, sum(streams)
+    from {{ ref('content_mix') }} group by user_id, local_date, content_type
+    union all
+    select 'top_shows', user_id, local_date, 'streams_podcast', sum(streams)
+    from {{ ref('top_shows') }} group by user_id, local_date
+    union all
+    select 'top_audiobooks', user_id, local_date, 'streams_audiobook', sum(streams)
+    from {{ ref('top_audiobooks') }} group by user_id, local_date
+),
+
+-- Which measures each mart answers for.
+mart_measures (mart, measure) as (
+    values
+    {%- for mart in ['top_artists', 'top_tracks', 'listening_heatmap'] %}
+        ('{{ mart }}', 'plays'), ('{{ mart }}', 'play_ms'),
+    {%- endfor %}
+        ('coverage', 'plays'), ('content_mix', 'plays'),
+        ('content_mix', 'streams_music'), ('content_mix', 'streams_podcast'),
+        ('content_mix', 'streams_audiobook'), ('content_mix', 'streams_unknown'),
+        ('top_shows', 'streams_podcast'), ('top_audiobooks', 'streams_audiobook')
+),
+
+expected_per_mart as (
+    select m.mart, e.user_id, e.local_date, e.measure, e.value
+    from expected e join mart_measures m using (measure)
+    where e.value <> 0
+)
+
+select
+    coalesce(e.mart, a.mart) as mart,
+    coalesce(e.user_id, a.user_id) as user_id,
+    coalesce(e.local_date, a.local_date) as local_date,
+    coalesce(e.measure, a.measure) as measure,
+    e.value as expected,
+    a.value as actual
+from expected_per_mart e
+full outer join actual a
+  on a.mart = e.mart and a.user_id = e.user_id and a.local_date = e.local_date and a.measure = e.measure
+-- A day a mart lacks counts as 0 (content_mix and coverage also hold days without plays).
+where coalesce(e.value, 0) <> coalesce(a.value, 0)

@@ -1,0 +1,52 @@
+"""The dbt unit tests (the duplicate rules, the 30-second and incognito rules, time zones across a DST
+change and the date line, local-URI resolution) pass against the real Postgres.
+
+Production refreshes leave them out (`--exclude-resource-type unit_test`): they test the SQL, not the
+data, so they run here, in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from support import build
+
+from orchestration.db import libpq_env
+from orchestration.defs.dbt import DBT_EXECUTABLE, dbt_project
+
+
+def test_every_dbt_unit_test_runs_and_passes(tmp_path: Path) -> None:
+    build()  # unit tests read the column types of their models' parents: those must exist
+    target = tmp_path / "target"
+    done = subprocess.run(
+        [
+            DBT_EXECUTABLE,
+            "test",
+            "--select",
+            "test_type:unit",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(tmp_path),
+        ],
+        cwd=dbt_project.project_dir,
+        env={**os.environ, **libpq_env(), "DBT_PROFILES_DIR": str(dbt_project.project_dir)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    manifest = json.loads((target / "manifest.json").read_text())
+    unit_tests = set(manifest.get("unit_tests", {}))
+    results = {
+        r["unique_id"]: r["status"]
+        for r in json.loads((target / "run_results.json").read_text())["results"]
+        if r["unique_id"].startswith("unit_test.")
+    }
+    assert len(unit_tests) >= 15, "the dedup, play and time-zone unit tests are missing"
+    assert set(results) == unit_tests
+    assert set(results.values()) == {"pass"}, {uid: s for uid, s in results.items() if s != "pass"}
