@@ -1,12 +1,146 @@
-"""FastAPI application. For now only health; the tools over the marts arrive with the API issue."""
+"""The FastAPI application: three doors over one tool registry, behind keys, limits and headers.
+
+    uvicorn --factory mcp_api.app:create_app        (or: spotify-history serve-api)
+
+Middleware, outermost first: request id + security headers + access log, CORS, body-size limit,
+Bearer-key authentication + rate limit. The lifespan opens the read-only database pool and runs
+the MCP session manager.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-app = FastAPI(title="Spotify listening history", version="0.1.0")
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
+
+from mcp_api import mcp_server, routes
+from mcp_api.errors import ApiError, BadArguments, describe_validation_errors
+from mcp_api.middleware import BodyLimit, KeyAuth, RequestContext
+from mcp_api.queries import Database
+from mcp_api.ratelimit import RateLimiter
+from mcp_api.runtime import Runtime
+from mcp_api.settings import ApiSettings, get_settings
+
+log = logging.getLogger("mcp_api")
+
+try:
+    VERSION = version("spotify-history")
+except PackageNotFoundError:  # running from a checkout without install
+    VERSION = "0.0.0"
+
+DESCRIPTION = (
+    "Read-only questions about one person's Spotify listening history. Each API key belongs to one "
+    "listener and reads only that listener's data. Windows: `days` (the last N days in the listener's "
+    "time zone, default 90) or `start`/`end` (YYYY-MM-DD, inclusive)."
+)
 
 
-@app.get("/healthz", tags=["ops"], summary="Liveness check")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def create_app(settings: ApiSettings | None = None, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    url = settings.api_database_url.get_secret_value() if settings.api_database_url else None
+    runtime = Runtime(
+        settings=settings,
+        db=Database(url, settings.api_pool_size) if url else None,
+        limiter=RateLimiter(settings.rate_limit_per_minute),
+        clock=clock,
+    )
+    server = mcp_server.build_server(runtime, VERSION)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime.db is None:
+            log.error("API_DATABASE_URL is not set: every tool call answers 503")
+        else:
+            await runtime.db.open()
+        try:
+            async with server.session_manager.run():
+                yield
+        finally:
+            if runtime.db is not None:
+                await runtime.db.close()
+
+    app = FastAPI(
+        title="Spotify listening history",
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI loads scripts from a CDN; the OpenAPI document is at /openapi.json
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": VERSION}
+
+    routes.include(app, runtime)
+    app.router.routes.extend(mcp_server.routes(server, runtime))
+    _errors(app)
+    _openapi(app, settings)
+
+    # add_middleware wraps: the last added runs first.
+    app.add_middleware(KeyAuth, authenticate=runtime.authenticate, limiter=runtime.limiter)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version"],
+        expose_headers=["X-Request-ID", "Retry-After", "Mcp-Session-Id"],
+        max_age=600,
+    )
+    app.add_middleware(RequestContext, hsts=settings.public_base_url.startswith("https://"))
+    return app
+
+
+def _errors(app: FastAPI) -> None:
+    def respond(request: Request, error: ApiError) -> JSONResponse:
+        body = {**error.body(), "request_id": getattr(request.state, "request_id", None)}
+        return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return respond(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return respond(request, BadArguments(describe_validation_errors(list(exc.errors()))))
+
+
+def _openapi(app: FastAPI, settings: ApiSettings) -> None:
+    """The document a Custom GPT imports: the /v1 operations, the public server URL, Bearer auth."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema["servers"] = [{"url": settings.public_base_url}]
+            # Invalid arguments are answered 400 (ErrorBody), never FastAPI's default 422.
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    operation["responses"].pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema["components"]["schemas"].pop(name, None)
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "spotify-history api-key create"}
+            }
+            schema["security"] = [{"bearerAuth": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def __getattr__(name: str) -> Any:
+    """`mcp_api.app:app` for `uvicorn mcp_api.app:app` (settings from the environment)."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

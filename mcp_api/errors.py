@@ -1,0 +1,66 @@
+"""Errors every door reports the same way: an HTTP status, a short code and a message for the caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"success": False, "error": self.message, "error_type": self.code}
+
+
+class BadArguments(ApiError):
+    status = 400
+    code = "invalid_arguments"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str = "missing or invalid API key (send Authorization: Bearer <key>)") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="spotify-history"'})
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class RateLimited(ApiError):
+    status = 429
+    code = "rate_limited"
+
+
+class Unavailable(ApiError):
+    status = 503
+    code = "unavailable"
+
+
+def describe_validation_errors(errors: list[Any]) -> str:
+    """Pydantic errors as one line per argument: `limit: Input should be less than or equal to 50`."""
+    parts = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "body")]
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{'.'.join(loc)}: {message}" if loc else message)
+    return "; ".join(parts) or "invalid arguments"

@@ -1,0 +1,95 @@
+"""The Model Context Protocol door (Streamable HTTP at /mcp), with the official `mcp` SDK.
+
+The SDK's low-level Server is used rather than MCPServer: MCPServer derives schemas from Python
+function signatures, while here the registry's pydantic models are the one definition of each
+tool's input and output schema, and the same model validates the arguments in all three doors.
+Stateless JSON responses: every POST is answered on its own, so any number of clients (and API
+processes) work without session affinity. Authentication happened before (middleware.KeyAuth).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mcp_types as types
+from mcp.server import Server, ServerRequestContext
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.routing import BaseRoute
+
+from mcp_api.errors import ApiError
+from mcp_api.runtime import Runtime
+from mcp_api.tools import TOOLS
+
+INSTRUCTIONS = (
+    "Answers questions about one person's Spotify listening history (the owner of the API key): top artists "
+    "and tracks, when they listen, how much they repeat, how complete the history is. Windows: `days` (last N "
+    "local days, default 90) or `start`/`end` (YYYY-MM-DD). Start with history.taste_summary."
+)
+
+
+def _tool_list() -> list[types.Tool]:
+    return [
+        types.Tool(
+            name=t.name,
+            title=t.name.split(".", 1)[1].replace("_", " ").capitalize(),
+            description=t.description,
+            input_schema=t.args.model_json_schema(),
+            output_schema=t.result.model_json_schema(),
+            annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False),
+        )
+        for t in TOOLS.values()
+    ]
+
+
+def build_server(runtime: Runtime, version: str) -> Server[Any]:
+    tool_list = _tool_list()
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=tool_list)
+
+    async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        tool = TOOLS.get(params.name)
+        if tool is None:
+            return _error(f"unknown tool {params.name[:100]!r}")
+        try:
+            result = await runtime.call(tool, tool.parse(params.arguments), ctx.request.scope)  # type: ignore[union-attr]
+        except ApiError as exc:
+            # Tool errors go back as results with is_error, so the model can read and correct them.
+            return _error(exc.message)
+        data = result.model_dump(mode="json")
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=json.dumps(data, ensure_ascii=False))],
+            structured_content=data,
+        )
+
+    return Server(
+        "spotify-history",
+        version=version,
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+def _error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+def routes(server: Server[Any], runtime: Runtime) -> list[BaseRoute]:
+    """The /mcp route(s), to add to the FastAPI app (whose lifespan runs the session manager)."""
+    settings = runtime.settings
+    app = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=True,
+        json_response=True,
+        max_request_body_size=settings.max_request_bytes,
+        transport_security=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=settings.allowed_hosts(),
+            allowed_origins=settings.allowed_origins(),
+        ),
+    )
+    return list(app.routes)

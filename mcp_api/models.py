@@ -1,0 +1,235 @@
+"""Argument and result models of the tools: validation, JSON schemas and OpenAPI come from these.
+
+Optional arguments are typed `X | SkipJsonSchema[None]`: null is accepted, but the published schema
+says just `integer` / `string`, which GPT Actions and MCP clients read more reliably than anyOf-null.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from mcp_api import windows
+from mcp_api.windows import MAX_WINDOW_DAYS, IsoDate
+
+USER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+UserName = Annotated[str, StringConstraints(pattern=USER_NAME_PATTERN, max_length=63)]
+UserNumber = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _User(_Base):
+    user_id: UserNumber | UserName | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Whose history: leave empty (a key reads its own user). Only the admin key may name "
+        "another user, by numeric id or user name.",
+    )
+
+
+class WindowFields(_Base):
+    days: Annotated[int, Field(ge=1, le=MAX_WINDOW_DAYS)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description=f"The last N days up to today in the listener's time zone, today included "
+        f"(default {windows.DEFAULT_DAYS}). Not together with start/end.",
+    )
+    start: IsoDate | SkipJsonSchema[None] = Field(
+        default=None, description="First local date of the window (YYYY-MM-DD, inclusive). Instead of days."
+    )
+    end: IsoDate | SkipJsonSchema[None] = Field(
+        default=None, description="Last local date of the window (YYYY-MM-DD, inclusive; default today). Needs start."
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> WindowFields:
+        windows.check(self.days, self.start, self.end)  # WindowError is a ValueError: a 400
+        return self
+
+
+class _Limit(_Base):
+    limit: int = Field(default=10, ge=1, le=50, description="How many items to list (1-50).")
+
+
+# Bases are listed so that the fields come in reading order: window, limit, user_id.
+class Args(_User):
+    """Arguments of a tool without a window."""
+
+
+class WindowArgs(_User, WindowFields):
+    pass
+
+
+class ListArgs(_User, _Limit, WindowFields):
+    pass
+
+
+class ImportsArgs(_User, _Limit):
+    pass
+
+
+# -- results --------------------------------------------------------------------------------------
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(ser_json_inf_nan="null")
+
+
+class WindowOut(Out):
+    start: date
+    end: date
+    days: int
+    timezone: str = Field(description="The listener's IANA time zone; all days and hours are local to it.")
+
+
+class Windowed(Out):
+    user: str = Field(description="The listener's user name.")
+    window: WindowOut
+
+
+class ArtistItem(Out):
+    artist: str | None
+    plays: int
+    minutes: float
+    share: float = Field(description="This artist's plays / all plays in the window.")
+
+
+class TopArtists(Windowed):
+    total_plays: int
+    unique_artists: int
+    items: list[ArtistItem] = Field(description="Ranked by plays, then minutes, then name.")
+
+
+class TrackItem(Out):
+    track: str | None
+    artist: str | None
+    plays: int
+    minutes: float
+    track_uri: str | None = None
+
+
+class TopTracks(Windowed):
+    total_plays: int
+    unique_tracks: int
+    items: list[TrackItem] = Field(description="Ranked by plays, then minutes, then track and artist name.")
+
+
+class HeatCell(Out):
+    weekday: int = Field(description="ISO weekday: 1 = Monday … 7 = Sunday.")
+    hour: int = Field(description="Local hour 0-23.")
+    plays: int
+
+
+class Heatmap(Windowed):
+    timezone: str
+    total_plays: int
+    peak: HeatCell | None = Field(description="The weekday and hour with the most plays (null without plays).")
+    cells: list[HeatCell] = Field(description="All 168 weekday × hour cells, Monday 0h first.")
+
+
+class RepeatItem(Out):
+    track: str | None
+    artist: str | None
+    plays: int
+
+
+class RepeatRate(Windowed):
+    plays: int
+    unique_tracks: int
+    repeat_rate: float | None = Field(description="1 - unique tracks / plays; null when there are no plays.")
+    tracks_played_more_than_once: int
+    top_repeated: list[RepeatItem]
+
+
+class Gap(Out):
+    start: date
+    end: date
+    days: int
+
+
+class SourceCoverage(Out):
+    plays: int
+    streams: int
+    days_with_plays: int
+    first_play: datetime | None
+    last_play: datetime | None
+
+
+class Coverage(Windowed):
+    days_in_window: int
+    days_with_plays: int
+    plays: int
+    by_source: dict[str, SourceCoverage] = Field(
+        description="Per source: extended (lifetime export), account (last-year export), api (polled plays)."
+    )
+    gaps: list[Gap] = Field(description="The longest runs of days without plays (up to limit), in date order.")
+    gap_count: int = Field(description="All runs of days without plays in the window.")
+    gap_days: int
+    first_play: datetime | None
+    last_play: datetime | None
+    last_successful_poll: datetime | None = Field(
+        description="The last successful poll of Spotify's API (null: never polled, or not linked)."
+    )
+
+
+class ShowItem(Out):
+    show: str | None
+    minutes: float
+
+
+class TasteSummary(Windowed):
+    plays: int
+    minutes: float = Field(description="Minutes of music plays.")
+    unique_artists: int
+    unique_tracks: int
+    repeat_rate: float | None
+    top_artists: list[ArtistItem]
+    top_tracks: list[TrackItem]
+    peak_weekday: int | None = Field(description="ISO weekday with the most plays (1 = Monday).")
+    peak_hour: int | None = Field(description="Local hour with the most plays.")
+    minutes_by_content: dict[str, float] = Field(description="Minutes listened per content type (music, podcast …).")
+    top_shows: list[ShowItem]
+    days_with_plays: int
+    days_in_window: int
+
+
+class UserStatus(Out):
+    """A row of marts.sync_status; new columns appear as extra fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    user_id: int
+    user_name: str
+    status: str
+    timezone: str
+    plays: int
+
+
+class SyncStatus(Out):
+    users: list[UserStatus]
+
+
+class ImportItem(Out):
+    import_id: int
+    user_name: str
+    source_name: str
+    source_kind: str
+    status: str
+    formats: dict[str, Any]
+    records: int | None
+    inserted: int | None
+    duplicates: int | None
+    skipped_files: int | None
+    first_stream_at: datetime | None
+    last_stream_at: datetime | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class LatestImports(Out):
+    items: list[ImportItem]

@@ -1,0 +1,135 @@
+"""THE tool registry: every tool defined once (name, description, argument and result models,
+function over the query layer) and served by three doors — the JSON dispatcher (/mcp/call), the
+GPT Action endpoints (/v1/...) and MCP (/mcp). The functions are in history.py and ops.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from mcp_api import history, ops
+from mcp_api import models as m
+from mcp_api.auth import Principal, require_user, target_user
+from mcp_api.call import Call
+from mcp_api.errors import BadArguments, describe_validation_errors
+from mcp_api.queries import Database
+
+A = TypeVar("A", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Tool(Generic[A, R]):
+    name: str
+    description: str
+    """What it answers; ≤ 300 characters (GPT Actions cut longer descriptions)."""
+    args: type[A]
+    result: type[R]
+    run: Callable[[Call, A], Awaitable[R]]
+    all_users: bool = False
+    """The admin key may call it without user_id and get every user."""
+
+    @property
+    def operation_id(self) -> str:
+        return self.name.replace(".", "_")
+
+    @property
+    def path(self) -> str:
+        return "/v1/" + self.name.replace(".", "/").replace("_", "-")
+
+    def parse(self, raw: Any) -> A:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise BadArguments("args must be a JSON object")
+        try:
+            return self.args.model_validate(raw)
+        except ValidationError as exc:
+            raise BadArguments(describe_validation_errors(exc.errors())) from exc
+
+
+async def call(
+    tool: Tool[Any, Any], args: BaseModel, db: Database, principal: Principal, now: datetime | None = None
+) -> BaseModel:
+    """Run a tool for a principal: scope the user, then the tool's function."""
+    user = await target_user(db, principal, getattr(args, "user_id", None))
+    if user is None and not tool.all_users:
+        require_user(user)
+    return await tool.run(Call(db, user, now), args)
+
+
+TOOLS: dict[str, Tool[Any, Any]] = {
+    t.name: t
+    for t in (
+        Tool(
+            "history.taste_summary",
+            "A compact overview of the listener's taste in a window: plays, minutes, top artists and tracks, "
+            "repeat rate, peak weekday and hour, minutes per content type, top podcasts, days with plays.",
+            m.ListArgs,
+            m.TasteSummary,
+            history.taste_summary,
+        ),
+        Tool(
+            "history.top_artists",
+            "The listener's most played artists in a window (default: last 90 days), with plays, minutes and "
+            "share of all plays. A play is a music stream of at least 30 s, not in a private session.",
+            m.ListArgs,
+            m.TopArtists,
+            history.top_artists,
+        ),
+        Tool(
+            "history.top_tracks",
+            "The listener's most played tracks in a window (default: last 90 days), with artist, plays and minutes.",
+            m.ListArgs,
+            m.TopTracks,
+            history.top_tracks,
+        ),
+        Tool(
+            "history.listening_heatmap",
+            "Plays per local weekday (1 = Monday) and hour in a window, in the listener's time zone: when they "
+            "listen. All 168 cells plus the peak.",
+            m.WindowArgs,
+            m.Heatmap,
+            history.listening_heatmap,
+        ),
+        Tool(
+            "history.repeat_rate",
+            "How much the listener repeats tracks in a window: repeat rate = 1 - unique tracks / plays, tracks "
+            "played more than once, and the most repeated tracks.",
+            m.ListArgs,
+            m.RepeatRate,
+            history.repeat_rate,
+        ),
+        Tool(
+            "history.coverage",
+            "How complete the stored history is in a window: days with plays, plays per source (export, API), "
+            "first and last play, and the longest gaps (runs of days without plays).",
+            m.ListArgs,
+            m.Coverage,
+            history.coverage,
+        ),
+        Tool(
+            "ops.sync_status",
+            "The listener's sync status: account status, time zone, stored plays, time span per source and the "
+            "last import. With the admin key and no user_id: every user.",
+            m.Args,
+            m.SyncStatus,
+            ops.sync_status,
+            all_users=True,
+        ),
+        Tool(
+            "ops.latest_imports",
+            "The most recent privacy-export imports of the listener (newest first): file, status, record counts, "
+            "time span, errors. With the admin key and no user_id: all users.",
+            m.ImportsArgs,
+            m.LatestImports,
+            ops.latest_imports,
+            all_users=True,
+        ),
+    )
+}
