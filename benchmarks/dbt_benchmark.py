@@ -10,14 +10,14 @@ skips, incognito and duplicate rows: about 59 % of the records are plays), impor
 the real importer. It lives in a kept SPOTIFY_HISTORY_HOME (benchmarks/out/dbt-home, or --home), so a
 second run skips generation and import. Each run then times, as `dbt` child processes:
 
-* full build: `dbt build --full-refresh` (every model rebuilt from scratch, and every dbt test);
+* full build: `dbt build --full-refresh` (every model rebuilt from scratch, and every dbt data test);
 * incremental build after a poll: 50 new plays stored as a poll of Spotify's API stores them
   (raw.api_recently_played), then `dbt build` — what the refresh_marts sensor runs after a poll;
 * incremental build after an import: 50 new plays in a small Streaming_History_Audio file, imported
-  like any export, then `dbt build` (new extended rows recompute the user's whole int_streams, since
-  they can change how account rows resolve to track URIs; the marts recompute only dirty days);
+  like any export, then `dbt build`;
 * no-op build: `dbt build` again with nothing new.
 
+Every build runs what a refresh runs (orchestration.defs.dbt.BUILD_ARGS: data tests, no unit tests).
 dbt's run_results.json splits each build into model and test time and names the slowest nodes. Each
 incremental build is checked: the marts must count exactly 50 more plays afterwards. The output is
 readable lines and, last, one JSON line with every figure.
@@ -192,8 +192,9 @@ def marts_plays() -> int:
 def dbt_build(*extra: str) -> dict[str, Any]:
     """One `dbt build` as a child process: wall and CPU time, and run_results' model/test split."""
     from orchestration.db import libpq_env
+    from orchestration.defs.dbt import BUILD_ARGS  # what a refresh runs: no unit tests
 
-    cmd = [DBT, "build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
+    cmd = [DBT, *BUILD_ARGS, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
     cmd += ["--target-path", str(TARGET_PATH), "--log-path", str(OUT / "dbt-logs"), *extra]
     with tempfile.TemporaryFile("w+") as log, Meter(resource.RUSAGE_CHILDREN) as meter:
         done = subprocess.run(cmd, cwd=PROJECT, env={**os.environ, **libpq_env()}, stdout=log, stderr=log)

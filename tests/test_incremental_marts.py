@@ -196,6 +196,38 @@ def test_account_rows_become_duplicates_of_a_later_extended_import(tmp_path: Pat
     assert_incremental_equals_full_refresh(ids, "second imports")
 
 
+def test_a_later_extended_import_resolves_account_rows_on_other_days(tmp_path: Path) -> None:
+    """Account rows have names only. An extended import months later that plays the same track
+    gives them its URI: the incremental build must revisit the account rows' days, not only the
+    days of the new rows, so the track is one row in top_tracks, as a full refresh has it."""
+    account = [
+        {"endTime": "2023-01-05 20:00", "artistName": "Artist R", "trackName": "Far Away", "msPlayed": 180_000},
+        {"endTime": "2023-01-06 21:00", "artistName": "Artist R", "trackName": "Far Away", "msPlayed": 170_000},
+        {"endTime": "2023-01-06 21:05", "artistName": "Artist S", "trackName": "Untouched", "msPlayed": 90_000},
+    ]
+    extended = [
+        extended_record(
+            "2023-06-01T08:00:00Z",
+            200_000,
+            master_metadata_track_name="Far Away",
+            master_metadata_album_artist_name="Artist R",
+            spotify_track_uri="spotify:track:FarAway0000000000000001",
+        )
+    ]
+    name, uid = new_user(ZONE, prefix="r3")
+    import_as(name, write_json(tmp_path / ACCOUNT_FOLDER / "StreamingHistory_music_0.json", account))
+    build()
+    import_as(name, write_json(tmp_path / EXTENDED_FOLDER / "Streaming_History_Audio_2023.json", extended))
+    build()
+    with app_conn() as conn:
+        rows = conn.execute(
+            "select track_key, sum(plays)::int from marts.top_tracks where user_id = %s group by 1 order by 1",
+            (uid,),
+        ).fetchall()
+    assert rows == [("name:Artist S|Untouched", 1), ("spotify:track:FarAway0000000000000001", 3)]
+    assert_incremental_equals_full_refresh([uid], "account rows resolved by a later extended import")
+
+
 # -- one listener's time-zone change and another listener's marts ----------------------------------
 
 

@@ -56,6 +56,11 @@ class Translator(DagsterDbtTranslator):
         return REFRESH_CONDITION
 
 
+# Unit tests check the SQL, not the data: they run in CI (tests/test_dbt_unit_tests.py), not in
+# every refresh, where they would cost seconds after each poll.
+BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+
+
 class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
     """Rebuild incremental models from scratch (`dbt build --full-refresh`)."""
@@ -73,11 +78,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
     """`dbt build` of the selected models (with their data tests, as asset checks)."""
     ensure_schema()
     os.environ.update(libpq_env())  # profiles.yml reads PGHOST … PGDATABASE
-    # Unit tests check the SQL, not the data: they run in CI (tests/test_dbt_unit_tests.py), not in
-    # every refresh, where they would cost seconds after each poll.
-    args = ["build", "--exclude-resource-type", "unit_test"]
-    if config.full_refresh:
-        args.append("--full-refresh")
+    args = [*BUILD_ARGS, "--full-refresh"] if config.full_refresh else BUILD_ARGS
     yield from dbt.cli(args, context=context).stream()
 
 

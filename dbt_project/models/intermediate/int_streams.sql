@@ -6,9 +6,11 @@
 
   Incremental: rows are recomputed per (user, UTC day). A day is dirty when a raw row newer than
   what this table has seen for that user and source lands on it (±1 minute, so pairs across
-  midnight are recomputed together). A user is recomputed whole when their time zone changed or
-  new extended rows arrived (they change how account rows resolve to track URIs). Every row of a
-  dirty day is re-emitted, so delete+insert on (source_table, raw_id) leaves no stale row.
+  midnight are recomputed together), or when it has account rows whose artist and track names a
+  new extended row carries (the URI they resolve to may change). Every duplicate rule matches rows
+  at most a minute apart, so whole dirty days are self-contained. A user is recomputed whole when
+  their time zone changed, or on their first load. Every row of a dirty day is re-emitted, so
+  delete+insert on (source_table, raw_id) leaves no stale row.
 #}
 {{ config(
     materialized='incremental',
@@ -62,16 +64,37 @@ new_rows as (
     {%- endfor %}
 ),
 
+-- Recomputed whole: users whose time zone changed (every local day moved) and users this table
+-- has nothing of yet (their first load: one pass instead of thousands of dirty days).
 full_users as (
-    select distinct user_id from new_rows where source_table = 'extended_streams'
-    union
     select b.user_id from built b join users u using (user_id)
     where b.built_timezone is distinct from u.timezone and b.built_timezone is not null
+    union
+    select user_id from built group by user_id having count(max_raw_id) = 0
+),
+
+-- New extended rows can change the URI an account row's names resolve to (uri_map below): the
+-- days of the same user's account rows with those names are dirty too.
+resolution_changes as (
+    select a.user_id, a.ended_at
+    from (
+        select distinct s.user_id, s.artist_name, s.track_name
+        from built b
+        join {{ ref('stg_spotify__extended_streams') }} s
+          on s.user_id = b.user_id and s.raw_id > coalesce(b.max_raw_id, 0)
+        where b.source_table = 'extended_streams' and s.track_uri is not null
+    ) n
+    join {{ ref('stg_spotify__account_music_streams') }} a
+      on a.user_id = n.user_id and a.artist_name = n.artist_name and a.track_name = n.track_name
 ),
 
 dirty_days as (
     select distinct n.user_id, d.utc_day
-    from new_rows n
+    from (
+        select user_id, ended_at from new_rows
+        union all
+        select user_id, ended_at from resolution_changes
+    ) n
     cross join lateral (values
         ({{ utc_day("n.ended_at - interval '1 minute'") }}),
         ({{ utc_day("n.ended_at + interval '1 minute'") }})
