@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 
 from mcp_api import mcp_server, routes
+from mcp_api.cache import ResultCache
 from mcp_api.errors import ApiError, BadArguments, describe_validation_errors
 from mcp_api.middleware import BodyLimit, KeyAuth, RequestContext
 from mcp_api.queries import Database
@@ -52,6 +53,9 @@ def create_app(settings: ApiSettings | None = None, clock: Callable[[], datetime
         db=Database(url, settings.api_pool_size) if url else None,
         limiter=RateLimiter(settings.rate_limit_per_minute),
         clock=clock,
+        cache=ResultCache(settings.api_cache_entries, settings.api_cache_seconds)
+        if settings.api_cache_entries
+        else None,
     )
     server = mcp_server.build_server(runtime, VERSION)
 

@@ -25,6 +25,8 @@ class UserRef:
     timezone: str
     last_poll: datetime | None = None
     """The last successful poll of Spotify's API (coverage reports it)."""
+    built_at: datetime | None = None
+    """When the marts were built (sync_status.built_at): what cached answers are keyed on."""
 
 
 @dataclass(frozen=True)
@@ -109,4 +111,4 @@ def _names(principal: Principal, user_id: int | str) -> bool:
 
 
 def _user(row: dict[str, Any]) -> UserRef:
-    return UserRef(row["user_id"], row["user_name"], row["timezone"], row["last_poll"])
+    return UserRef(row["user_id"], row["user_name"], row["timezone"], row["last_poll"], row["built_at"])

@@ -59,11 +59,12 @@ class Database:
 
 # -- keys and users -------------------------------------------------------------------------------
 
-# What a call needs to know about its user, read with the key in one round trip. The last poll is
-# read through jsonb: the column arrives with the Spotify connection, and a marts build without it
-# answers null instead of failing.
+# What a call needs to know about its user, read with the key in one round trip. The last poll and
+# the build stamp are read through jsonb: marts built by an older version lack them and answer null
+# instead of failing.
 USER_COLUMNS = """
-s.user_name, s.timezone, (to_jsonb(s) ->> 'last_successful_poll_at')::timestamptz as last_poll
+s.user_name, s.timezone, (to_jsonb(s) ->> 'last_successful_poll_at')::timestamptz as last_poll,
+(to_jsonb(s) ->> 'built_at')::timestamptz as built_at
 """
 
 # The key's user may be missing from the marts (added since the last build): left join.

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.types import Scope
 
 from mcp_api import auth, tools
+from mcp_api.cache import ResultCache
 from mcp_api.errors import Unauthorized, Unavailable
 from mcp_api.queries import Database
 from mcp_api.ratelimit import RateLimiter
@@ -24,6 +25,8 @@ class Runtime:
     limiter: RateLimiter
     clock: Callable[[], datetime] | None = None
     """A fixed clock for tests; None = the real one."""
+    cache: ResultCache | None = None
+    """Answers kept until the next marts build; None = none."""
 
     def database(self) -> Database:
         if self.db is None:
@@ -47,4 +50,4 @@ class Runtime:
         if principal is None:  # only reachable if a route were left out of KeyAuth
             raise Unauthorized()
         now = self.clock() if self.clock else None
-        return await tools.call(tool, args, self.database(), principal, now)
+        return await tools.call(tool, args, self.database(), principal, now, self.cache)

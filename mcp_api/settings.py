@@ -53,6 +53,10 @@ class ApiSettings(BaseSettings):
     rate_limit_per_minute: int = Field(default=120, ge=0, description="Requests per key and minute; 0 = no limit.")
     max_request_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted.")
     api_pool_size: int = Field(default=8, ge=1, le=100, description="Database connections of one API process.")
+    api_cache_entries: int = Field(
+        default=2048, ge=0, description="Tool answers kept until the next marts build (per process); 0 = none."
+    )
+    api_cache_seconds: float = Field(default=600, ge=0, description="The longest a cached answer is used.")
 
     @field_validator("cors_origins", "mcp_allowed_hosts", mode="before")
     @classmethod

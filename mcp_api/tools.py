@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ValidationError
 
 from mcp_api import history, ops
 from mcp_api import models as m
-from mcp_api.auth import Principal, require_user, target_user
+from mcp_api.auth import Principal, UserRef, require_user, target_user
+from mcp_api.cache import ResultCache
 from mcp_api.call import Call
 from mcp_api.errors import BadArguments, describe_validation_errors
 from mcp_api.queries import Database
@@ -54,13 +56,35 @@ class Tool(Generic[A, R]):
 
 
 async def call(
-    tool: Tool[Any, Any], args: BaseModel, db: Database, principal: Principal, now: datetime | None = None
+    tool: Tool[Any, Any],
+    args: BaseModel,
+    db: Database,
+    principal: Principal,
+    now: datetime | None = None,
+    cache: ResultCache | None = None,
 ) -> BaseModel:
-    """Run a tool for a principal: scope the user, then the tool's function."""
+    """Run a tool for a principal: scope the user, then the tool's function (or its cached answer)."""
     user = await target_user(db, principal, getattr(args, "user_id", None))
     if user is None and not tool.all_users:
         require_user(user)
-    return await tool.run(Call(db, user, now), args)
+    key = _cache_key(tool, args, user, now) if cache is not None else None
+    if key is not None and cache is not None and (hit := cache.get(key)) is not None:
+        return hit
+    result = await tool.run(Call(db, user, now), args)
+    if key is not None and cache is not None:
+        cache.put(key, result)
+    return result
+
+
+def _cache_key(tool: Tool[Any, Any], args: BaseModel, user: UserRef | None, now: datetime | None) -> Any:
+    """None when the answer may not be cached: every user at once, or marts without a build stamp."""
+    if user is None or user.built_at is None:
+        return None
+    try:
+        today = (now or datetime.now(UTC)).astimezone(ZoneInfo(user.timezone)).date().isoformat()
+    except (ZoneInfoNotFoundError, ValueError):
+        return None  # the tool itself explains the bad zone
+    return ResultCache.key(tool.name, user.user_id, user.built_at, today, args)
 
 
 TOOLS: dict[str, Tool[Any, Any]] = {

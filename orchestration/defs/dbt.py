@@ -26,12 +26,24 @@ dbt_project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
 
+def _manifest_is_stale() -> bool:
+    """Missing, or older than a file of the project (a model edited since the last parse)."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    folders = ("models", "macros", "tests", "seeds", "snapshots")
+    sources = [p for folder in folders for p in (project_dir / folder).rglob("*") if p.is_file()]
+    sources += [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
+    return any(p.exists() and p.stat().st_mtime > built for p in sources)
+
+
 def prepare_manifest(force: bool = False) -> None:
     """Parse the dbt project into target/manifest.json (what the asset definitions are built from).
 
-    Done when the manifest is missing, under `dagster dev`, and by `spotify-history up` at start.
+    Done when the manifest is missing or stale, under `dagster dev`, and by `spotify-history up` at start.
     """
-    if force or not dbt_project.manifest_path.exists():
+    if force or _manifest_is_stale():
         env = {**os.environ, "DBT_PROFILES_DIR": str(project_dir)}
         subprocess.run([DBT_EXECUTABLE, "parse", "--quiet"], cwd=project_dir, env=env, check=True)
 

@@ -119,7 +119,9 @@ select
     sc.last_backfill_at,
     ap.api_last_played_at,
     coalesce(sc.gaps_detected, 0) as gaps_detected,
-    sc.last_gap_at
+    sc.last_gap_at,
+    -- When this build started: every build rewrites this table, so the API knows the marts changed.
+    '{{ run_started_at }}'::timestamptz as built_at
 from users u
 left join pivoted p using (user_id)
 left join import_counts c using (user_id)
