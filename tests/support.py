@@ -425,7 +425,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 MART_SCHEMA = "marts"
 SAVED_SCHEMA = "test_saved_incremental"
 """Where full_refresh_snapshot parks the incremental state while a full refresh runs."""
-BATCH_COLUMNS = frozenset({"batch_at", "source_batch_at"})
+BATCH_COLUMNS = frozenset({"batch_at", "source_batch_at", "built_at"})
 """When a row was (re)built: the only columns an incremental and a full build may disagree on."""
 
 

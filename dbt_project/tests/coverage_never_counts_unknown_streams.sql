@@ -4,11 +4,17 @@
   streams that are not unknown: no row for a day that has only unknown streams (it is a gap), and
   no unknown stream in another day's count. Returns the rows where coverage disagrees.
 #}
-with expected as (
+with days as (  -- the days the latest build wrote (macros/latest_batch.sql)
+    select distinct user_id, local_date from {{ latest_batch(ref('int_streams')) }}
+),
+expected as (
     select user_id, local_date, stream_source as source, count(*) as streams
-    from {{ ref('int_streams') }}
+    from {{ ref('int_streams') }} join days using (user_id, local_date)
     where not is_duplicate and content_type <> 'unknown'
     group by 1, 2, 3
+),
+coverage as (
+    select c.* from {{ ref('coverage') }} c join days using (user_id, local_date)
 )
 
 select
@@ -18,6 +24,6 @@ select
     e.streams as expected_streams,
     c.streams as coverage_streams
 from expected e
-full outer join {{ ref('coverage') }} c
+full outer join coverage c
   on c.user_id = e.user_id and c.local_date = e.local_date and c.source = e.source
 where e.streams is distinct from c.streams

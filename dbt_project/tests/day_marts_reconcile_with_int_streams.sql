@@ -5,8 +5,11 @@
   top_audiobooks). A day missing from a mart, a stale day or a day counted twice shows up here.
   coverage.streams is checked by coverage_never_counts_unknown_streams.
 #}
-with streams as (
-    select * from {{ ref('int_streams') }}
+with days as (  -- the days the latest build wrote (macros/latest_batch.sql)
+    select distinct user_id, local_date from {{ latest_batch(ref('int_streams')) }}
+),
+streams as (
+    select s.* from {{ ref('int_streams') }} s join days using (user_id, local_date)
 ),
 
 expected as (
@@ -29,22 +32,22 @@ actual as (
                                 ('listening_heatmap', 'plays', 'ms_played'), ('coverage', 'plays', none),
                                 ('content_mix', 'plays', none)] %}
     select '{{ mart }}' as mart, user_id, local_date, 'plays' as measure, sum({{ plays }}) as value
-    from {{ ref(mart) }} group by user_id, local_date
+    from {{ ref(mart) }} join days using (user_id, local_date) group by user_id, local_date
     union all
     {%- if ms %}
     select '{{ mart }}', user_id, local_date, 'play_ms', sum({{ ms }})
-    from {{ ref(mart) }} group by user_id, local_date
+    from {{ ref(mart) }} join days using (user_id, local_date) group by user_id, local_date
     union all
     {%- endif %}
     {%- endfor %}
     select 'content_mix', user_id, local_date, 'streams_' || content_type, sum(streams)
-    from {{ ref('content_mix') }} group by user_id, local_date, content_type
+    from {{ ref('content_mix') }} join days using (user_id, local_date) group by user_id, local_date, content_type
     union all
     select 'top_shows', user_id, local_date, 'streams_podcast', sum(streams)
-    from {{ ref('top_shows') }} group by user_id, local_date
+    from {{ ref('top_shows') }} join days using (user_id, local_date) group by user_id, local_date
     union all
     select 'top_audiobooks', user_id, local_date, 'streams_audiobook', sum(streams)
-    from {{ ref('top_audiobooks') }} group by user_id, local_date
+    from {{ ref('top_audiobooks') }} join days using (user_id, local_date) group by user_id, local_date
 ),
 
 -- Which measures each mart answers for.
