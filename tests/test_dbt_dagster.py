@@ -282,3 +282,23 @@ def test_definitions_load_on_a_fresh_checkout_outside_the_virtualenv(tmp_path: P
     )
     assert proc.returncode == 0, proc.stderr[-1500:]
     assert (project / "target" / "manifest.json").is_file()
+
+
+def test_a_subset_build_creates_staging_views_it_did_not_select() -> None:
+    """On a fresh database the automation may build marts.imports without stg_app__users (its input
+    app.users was reported before the sensor's first tick): the build creates the missing view."""
+    from orchestration.defs.dbt import missing_views
+    from orchestration.defs.in_process import QUIET_CONSOLE, get_instance
+
+    with app_conn() as conn:
+        conn.execute("drop view if exists staging.stg_app__users")
+    assert "staging.stg_app__users" in missing_views()
+    result = defs.resolve_job_def("refresh_marts").execute_in_process(
+        instance=get_instance(),
+        asset_selection=[dg.AssetKey(["marts", "imports"])],
+        run_config=QUIET_CONSOLE,
+        raise_on_error=False,
+    )
+    assert result.success
+    assert {e.asset_key for e in result.get_asset_materialization_events()} == {dg.AssetKey(["marts", "imports"])}
+    assert missing_views() == []

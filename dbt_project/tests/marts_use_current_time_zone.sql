@@ -6,7 +6,7 @@
 select '{{ model }}' as model, m.user_id, m.timezone as model_timezone, u.timezone as user_timezone,
        count(*) as n_rows
 from {{ ref(model) }} m
-join {{ ref('stg_app__users') }} u using (user_id)
+join {{ source('app', 'users') }} u using (user_id)
 where m.timezone is distinct from u.timezone
 group by m.user_id, m.timezone, u.timezone
 {% if not loop.last %}union all{% endif %}
