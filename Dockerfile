@@ -28,8 +28,10 @@ RUN mkdir -p orchestration mcp_api \
 # The project itself. Editable, so the code runs from /app beside the files it uses from the source
 # tree: workspace.yaml and dbt_project/ (dbt writes target/ and logs/ there, hence its owner).
 COPY . .
+# The dbt manifest the Dagster definitions are built from (loading them parses nothing).
 RUN pip install --no-deps -e . \
     && spotify-history --version \
+    && spotify-history prepare --no-database \
     && mkdir -p /data/dagster /data/inbox \
     && cp orchestration/dagster_home/dagster.yaml /data/dagster/dagster.yaml \
     && chown -R app:app /data /app/dbt_project

@@ -17,7 +17,7 @@ second run skips generation and import. Each run then times, as `dbt` child proc
   like any export, then `dbt build`;
 * no-op build: `dbt build` again with nothing new.
 
-Every build runs what a refresh runs (orchestration.defs.dbt.BUILD_ARGS: data tests, no unit tests).
+Every build runs what a refresh runs (orchestration.defs.dbt.assets.BUILD_ARGS: data tests, no unit tests).
 dbt's run_results.json splits each build into model and test time and names the slowest nodes. Each
 incremental build is checked: the marts must count exactly 50 more plays afterwards. The output is
 readable lines and, last, one JSON line with every figure.
@@ -192,7 +192,7 @@ def marts_plays() -> int:
 def dbt_build(*extra: str) -> dict[str, Any]:
     """One `dbt build` as a child process: wall and CPU time, and run_results' model/test split."""
     from orchestration.db import libpq_env
-    from orchestration.defs.dbt import BUILD_ARGS  # what a refresh runs: no unit tests
+    from orchestration.defs.dbt.assets import BUILD_ARGS  # what a refresh runs: no unit tests
 
     cmd = [DBT, *BUILD_ARGS, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
     cmd += ["--target-path", str(TARGET_PATH), "--log-path", str(OUT / "dbt-logs"), *extra]

@@ -1,18 +1,52 @@
-"""The one Dagster code location: `dagster dev -m orchestration.definitions` or workspace.yaml."""
+"""The one Dagster code location: `dagster dev -m orchestration.definitions` or workspace.yaml.
+
+Importing this module builds nothing: Dagster calls `defs()` when it loads the code location, so
+settings are read then (not frozen at import), and loading runs no subprocess and opens no database
+connection. The dbt manifest it reads is prepared beforehand (orchestration/defs/dbt/project.py).
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs.dbt import dbt_models, dbt_resource, refresh_marts_job, refresh_marts_sensor
-from orchestration.defs.imports import app_tables, import_export_file, import_export_job, inbox_sensor
-from orchestration.defs.spotify import api_recently_played, spotify_app_tables, spotify_sensor, spotify_sync_job
+from orchestration.config import Settings, get_settings
+from orchestration.defs.dbt.assets import dbt_models, dbt_resource
+from orchestration.defs.dbt.jobs import refresh_marts_job
+from orchestration.defs.dbt.project import dbt_project, prepare_if_dev
+from orchestration.defs.dbt.sensors import refresh_marts_sensor
+from orchestration.defs.imports.assets import import_export_file
+from orchestration.defs.imports.jobs import import_export_job
+from orchestration.defs.imports.sensors import inbox_sensor
+from orchestration.defs.keys import app_tables
+from orchestration.defs.spotify.assets import api_recently_played
+from orchestration.defs.spotify.jobs import spotify_sync_job
+from orchestration.defs.spotify.sensors import spotify_sensor
 from orchestration.loading.importer import NoProgress
 
-defs = dg.Definitions(
-    assets=[*app_tables, *spotify_app_tables, import_export_file, api_recently_played, dbt_models],
-    jobs=[import_export_job, refresh_marts_job, spotify_sync_job],
-    sensors=[inbox_sensor, refresh_marts_sensor, spotify_sensor],
-    # The CLI swaps in a terminal progress bar for its in-process runs.
-    resources={"import_progress": NoProgress(), "dbt": dbt_resource},
-)
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or get_settings()
+    project = dbt_project(settings)
+    prepare_if_dev(project)  # under `dagster dev` only: re-parse the models when they changed
+    dbt = dbt_models(project)
+    return dg.Definitions(
+        assets=[*app_tables, import_export_file, api_recently_played, dbt],
+        jobs=[import_export_job, refresh_marts_job(dbt), spotify_sync_job],
+        sensors=[inbox_sensor(settings), refresh_marts_sensor(dbt), spotify_sensor(settings)],
+        # The CLI swaps in a terminal progress bar for its in-process runs.
+        resources={"import_progress": NoProgress(), "dbt": dbt_resource(project)},
+    )
+
+
+def pools(definitions: dg.Definitions) -> set[str]:
+    """The concurrency pools the definitions' steps claim ("dbt", "spotify")."""
+    return {
+        asset.op.pool
+        for asset in definitions.assets or []
+        if isinstance(asset, dg.AssetsDefinition) and asset.is_executable and asset.op.pool
+    }
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

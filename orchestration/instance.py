@@ -7,6 +7,7 @@ that a run started anywhere shows up in the same UI.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from contextlib import suppress
 from importlib import resources
 from pathlib import Path
@@ -48,10 +49,30 @@ def get_instance():
     return DagsterInstance.get()
 
 
+def prepare_storage(pools: Iterable[str]) -> list[str]:
+    """Create Dagster's storage tables and the pools' limit rows now, in this one process.
+
+    Started together on a fresh instance, the webserver, the daemon and the first run worker race to
+    create both (the first run failed with InFailedSqlTransaction on concurrency_limits for pool
+    "dbt"), so `spotify-history up` and `prepare` call this before starting any of them. Pools take
+    the instance's default limit (dagster.yaml). Returns the pools created now.
+    """
+    instance = get_instance()
+    # Opening each storage creates its tables (dagster-postgres autocreates them on first use).
+    storage = instance.event_log_storage
+    _ = instance.run_storage, instance.schedule_storage
+    # Only missing pools: initializing an existing one fails inside Dagster (insert, then update in
+    # the aborted transaction).
+    missing = sorted(set(pools) - storage.get_concurrency_keys())
+    for pool in missing:
+        storage.initialize_concurrency_limit_to_default(pool)
+    return missing
+
+
 def report_users_changed(description: str) -> None:
     """Tell Dagster that app.users changed (time zone, status…), so dependent marts refresh."""
     import dagster as dg
 
-    get_instance().report_runless_asset_event(
-        dg.AssetMaterialization(dg.AssetKey(["app", "users"]), description=description)
-    )
+    from orchestration.defs.keys import APP_USERS
+
+    get_instance().report_runless_asset_event(dg.AssetMaterialization(APP_USERS, description=description))

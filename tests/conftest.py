@@ -47,6 +47,15 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ[key] = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> Path:
+    """The dbt manifest the Dagster definitions are built from: loading them parses nothing, so the
+    session prepares it, like `spotify-history up` does (a no-op when it is up to date)."""
+    from orchestration.defs.dbt.project import prepare_manifest
+
+    return prepare_manifest()
+
+
 @pytest.fixture
 def conn(home: Path) -> Iterator[psycopg.Connection]:
     from orchestration.db import connect

@@ -29,7 +29,9 @@ from support import (
 
 from orchestration import users
 from orchestration.config import get_settings
-from orchestration.defs.imports import export_files, import_run_config, inbox_sensor, partition_key_for
+from orchestration.defs.imports.assets import export_files, partition_key_for
+from orchestration.defs.imports.jobs import import_run_config
+from orchestration.defs.imports.sensors import inbox_sensor
 from orchestration.exports.sources import describe
 
 RAW_KEYS = {fmt.name: dg.AssetKey(["spotify_raw", fmt.table]) for fmt in FORMATS}
@@ -54,7 +56,7 @@ AUDIOBOOKS = [
 def import_job() -> dg.JobDefinition:
     from orchestration.definitions import defs
 
-    return defs.resolve_job_def("import_export")
+    return defs().resolve_job_def("import_export")
 
 
 @pytest.fixture
@@ -147,7 +149,7 @@ def test_import_run_for_a_bad_file_fails(
 
 
 def evaluate(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
-    return inbox_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+    return inbox_sensor()(dg.build_sensor_context(instance=instance, cursor=cursor))
 
 
 def requests_for(outcome: dg.SensorResult | dg.SkipReason, user: str) -> list[dg.RunRequest]:

@@ -3,11 +3,8 @@ checks, automation that refreshes the marts after new raw data, and `spotify-his
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,33 +13,49 @@ import dagster as dg
 import pytest
 from support import app_conn, new_user, run_cli, write_json
 
-from orchestration.definitions import defs
-from orchestration.defs.dbt import Translator, dbt_models, dbt_project
-from orchestration.defs.imports import export_files, import_run_config, partition_key_for
+from orchestration.definitions import defs as load_defs
+from orchestration.defs.dbt.assets import Translator
+from orchestration.defs.dbt.assets import dbt_models as dbt_assets_of
+from orchestration.defs.dbt.project import dbt_project as load_project
+from orchestration.defs.imports.assets import export_files, partition_key_for
+from orchestration.defs.imports.jobs import import_run_config
 from orchestration.exports.sources import describe
 
 RAW = "spotify_raw"
 
 
+@functools.cache
+def defs() -> dg.Definitions:
+    return load_defs()
+
+
+def dbt_models() -> dg.AssetsDefinition:
+    return dbt_assets_of(load_project())
+
+
+def dbt_project() -> Any:
+    return load_project()
+
+
 @pytest.fixture(scope="module")
 def graph() -> Any:
-    return defs.resolve_asset_graph()
+    return defs().resolve_asset_graph()
 
 
 @pytest.fixture(scope="module")
 def manifest() -> dict[str, Any]:
-    return json.loads(dbt_project.manifest_path.read_text())
+    return json.loads(dbt_project().manifest_path.read_text())
 
 
 def dbt_keys() -> set[dg.AssetKey]:
-    return set(dbt_models.keys)
+    return set(dbt_models().keys)
 
 
 def non_dbt_keys() -> set[dg.AssetKey]:
     """Keys defined in the code location by something other than dbt (import asset, app-table specs…)."""
     keys: set[dg.AssetKey] = set()
-    for asset in defs.assets or []:
-        if asset is dbt_models:
+    for asset in defs().assets or []:
+        if asset is dbt_models():
             continue
         keys |= set(asset.keys) if isinstance(asset, dg.AssetsDefinition) else {asset.key}
     return keys
@@ -75,7 +88,7 @@ def test_dbt_sources_are_the_assets_that_write_those_tables(manifest: dict[str, 
     assert {dg.AssetKey(["app", "users"]), dg.AssetKey(["app", "imports"])} <= source_keys
     dangling = source_keys - non_dbt_keys()
     assert not dangling, f"dbt sources no asset defines: {sorted(k.to_user_string() for k in dangling)}"
-    import_keys = set(defs.resolve_assets_def(dg.AssetKey([RAW, "extended_streams"])).keys)
+    import_keys = set(defs().resolve_assets_def(dg.AssetKey([RAW, "extended_streams"])).keys)
     assert {k for k in source_keys if k.path[0] == RAW and k in import_keys} == import_keys
 
 
@@ -128,7 +141,7 @@ def expected_checks(manifest: dict[str, Any], parent_type: str) -> set[dg.AssetC
 
 
 def missing_checks(expected: set[dg.AssetCheckKey]) -> list[str]:
-    return sorted(k.to_user_string() for k in expected - set(dbt_models.check_keys))
+    return sorted(k.to_user_string() for k in expected - set(dbt_models().check_keys))
 
 
 def test_model_data_tests_are_asset_checks(manifest: dict[str, Any]) -> None:
@@ -149,19 +162,19 @@ def test_source_data_tests_are_asset_checks(manifest: dict[str, Any]) -> None:
 
 def test_every_asset_check_is_a_dbt_test(manifest: dict[str, Any]) -> None:
     expected = expected_checks(manifest, "model") | expected_checks(manifest, "source")
-    assert set(dbt_models.check_keys) <= expected
+    assert set(dbt_models().check_keys) <= expected
 
 
 # -- (c) automation ---------------------------------------------------------------------------------
 
 
 def test_every_dbt_asset_has_an_automation_condition() -> None:
-    without = [spec.key.to_user_string() for spec in dbt_models.specs if spec.automation_condition is None]
+    without = [spec.key.to_user_string() for spec in dbt_models().specs if spec.automation_condition is None]
     assert not without
 
 
 def test_the_refresh_marts_sensor_runs_by_default(graph: Any) -> None:
-    sensor = defs.resolve_sensor_def("refresh_marts")
+    sensor = defs().resolve_sensor_def("refresh_marts")
     assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert set(sensor.asset_selection.resolve(graph)) >= dbt_keys()
@@ -188,28 +201,30 @@ def test_an_import_requests_the_dbt_assets_and_a_refresh_settles_them(
     ephemeral: dg.DagsterInstance, tmp_path: Path
 ) -> None:
     name, _ = new_user("Europe/Berlin", prefix="auto")
-    first = dg.evaluate_automation_conditions(defs=defs, instance=ephemeral)
-    quiet = dg.evaluate_automation_conditions(defs=defs, instance=ephemeral, cursor=first.cursor)
+    first = dg.evaluate_automation_conditions(defs=defs(), instance=ephemeral)
+    quiet = dg.evaluate_automation_conditions(defs=defs(), instance=ephemeral, cursor=first.cursor)
     assert requested(quiet) == set(), "nothing happened, yet dbt assets were requested"
 
     rows = [{"endTime": "2024-01-02 10:00", "artistName": "A", "trackName": "T", "msPlayed": 200_000}]
     path = write_json(tmp_path / "StreamingHistory_music_0.json", rows)
     partition_key = partition_key_for(name, describe(path))
     ephemeral.add_dynamic_partitions(export_files.name, [partition_key])
-    result = defs.resolve_job_def("import_export").execute_in_process(
-        instance=ephemeral, partition_key=partition_key, run_config=import_run_config(path)
+    result = (
+        defs()
+        .resolve_job_def("import_export")
+        .execute_in_process(instance=ephemeral, partition_key=partition_key, run_config=import_run_config(path))
     )
     assert result.success
     assert ephemeral.get_latest_materialization_event(dg.AssetKey([RAW, "account_music_streams"])) is not None
 
-    after_import = dg.evaluate_automation_conditions(defs=defs, instance=ephemeral, cursor=quiet.cursor)
+    after_import = dg.evaluate_automation_conditions(defs=defs(), instance=ephemeral, cursor=quiet.cursor)
     wanted = requested(after_import)
     assert marts() <= wanted, f"marts not requested: {sorted(k.to_user_string() for k in marts() - wanted)}"
     assert dg.AssetKey(["intermediate", "int_streams"]) in wanted
 
-    refresh = defs.resolve_job_def("refresh_marts").execute_in_process(instance=ephemeral, raise_on_error=False)
+    refresh = defs().resolve_job_def("refresh_marts").execute_in_process(instance=ephemeral, raise_on_error=False)
     assert refresh.success
-    settled = dg.evaluate_automation_conditions(defs=defs, instance=ephemeral, cursor=after_import.cursor)
+    settled = dg.evaluate_automation_conditions(defs=defs(), instance=ephemeral, cursor=after_import.cursor)
     assert requested(settled) == set(), sorted(k.to_user_string() for k in requested(settled))
 
 
@@ -221,19 +236,19 @@ def test_a_time_zone_change_requests_the_marts_on_the_shared_instance() -> None:
 
     instance = get_instance()
     name, _ = new_user("UTC", prefix="tz")
-    start = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    start = dg.evaluate_automation_conditions(defs=defs(), instance=instance)
     with app_conn() as conn:
         users.set_timezone(conn, name, "Asia/Kolkata")
     report_users_changed(f"{name}: time zone Asia/Kolkata")
 
-    after_change = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=start.cursor)
+    after_change = dg.evaluate_automation_conditions(defs=defs(), instance=instance, cursor=start.cursor)
     wanted = requested(after_change)
     assert dg.AssetKey(["staging", "stg_app__users"]) in wanted
     assert marts() <= wanted
 
     summary = run_refresh()
     assert summary["success"], summary["error"]
-    settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_change.cursor)
+    settled = dg.evaluate_automation_conditions(defs=defs(), instance=instance, cursor=after_change.cursor)
     assert requested(settled) == set()
 
 
@@ -259,45 +274,27 @@ def test_refresh_json_prints_the_summary_with_mart_row_counts() -> None:
     assert summary["marts"] == counts
 
 
-# -- a fresh checkout ---------------------------------------------------------------------------------
-
-
-def test_definitions_load_on_a_fresh_checkout_outside_the_virtualenv(tmp_path: Path) -> None:
-    """No target/manifest.json yet (it is not in git) and the virtualenv not on PATH, as when
-    `.venv/bin/spotify-history` or `.venv/bin/dagster` runs from a new clone: loading the
-    definitions parses the project with the dbt installed beside this Python."""
-    project = tmp_path / "dbt_project"
-    shutil.copytree(dbt_project.project_dir, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    venv_bin = str(Path(sys.executable).parent)
-    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
-    env = {**os.environ, "DBT_PROJECT_DIR": str(project), "PATH": path or "/usr/bin:/bin"}
-    env.pop("DAGSTER_IS_DEV_CLI", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", "import orchestration.definitions"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-1500:]
-    assert (project / "target" / "manifest.json").is_file()
+# -- a fresh database ------------------------------------------------------------------------------
 
 
 def test_a_subset_build_creates_staging_views_it_did_not_select() -> None:
     """On a fresh database the automation may build marts.imports without stg_app__users (its input
     app.users was reported before the sensor's first tick): the build creates the missing view."""
-    from orchestration.defs.dbt import missing_views
+    from orchestration.defs.dbt.assets import missing_views
     from orchestration.defs.in_process import QUIET_CONSOLE, get_instance
 
     with app_conn() as conn:
         conn.execute("drop view if exists staging.stg_app__users")
     assert "staging.stg_app__users" in missing_views()
-    result = defs.resolve_job_def("refresh_marts").execute_in_process(
-        instance=get_instance(),
-        asset_selection=[dg.AssetKey(["marts", "imports"])],
-        run_config=QUIET_CONSOLE,
-        raise_on_error=False,
+    result = (
+        defs()
+        .resolve_job_def("refresh_marts")
+        .execute_in_process(
+            instance=get_instance(),
+            asset_selection=[dg.AssetKey(["marts", "imports"])],
+            run_config=QUIET_CONSOLE,
+            raise_on_error=False,
+        )
     )
     assert result.success
     assert {e.asset_key for e in result.get_asset_materialization_events()} == {dg.AssetKey(["marts", "imports"])}

@@ -15,7 +15,7 @@ from pathlib import Path
 from support import build
 
 from orchestration.db import libpq_env
-from orchestration.defs.dbt import DBT_EXECUTABLE, dbt_project
+from orchestration.defs.dbt.project import DBT_EXECUTABLE, dbt_project
 
 
 def test_every_dbt_unit_test_runs_and_passes(tmp_path: Path) -> None:
@@ -32,8 +32,8 @@ def test_every_dbt_unit_test_runs_and_passes(tmp_path: Path) -> None:
             "--log-path",
             str(tmp_path),
         ],
-        cwd=dbt_project.project_dir,
-        env={**os.environ, **libpq_env(), "DBT_PROFILES_DIR": str(dbt_project.project_dir)},
+        cwd=dbt_project().project_dir,
+        env={**os.environ, **libpq_env(), "DBT_PROFILES_DIR": str(dbt_project().project_dir)},
         capture_output=True,
         text=True,
         timeout=600,

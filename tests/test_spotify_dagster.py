@@ -16,23 +16,18 @@ import pytest
 from spotify_support import ago, api_rows, link, plays, user_id, user_status
 
 from orchestration import users
-from orchestration.defs.spotify import (
-    API_PLAYS,
-    GAP_CHECK,
-    OP_NAME,
-    TOKEN_CHECK,
-    partition_key,
-    spotify_sensor,
-    spotify_users,
-    sync_run_config,
-)
+from orchestration.defs.keys import API_PLAYS
+from orchestration.defs.spotify.checks import GAP_CHECK, TOKEN_CHECK
+from orchestration.defs.spotify.jobs import OP_NAME, sync_run_config
+from orchestration.defs.spotify.partitions import partition_key, spotify_users
+from orchestration.defs.spotify.sensors import spotify_sensor
 from orchestration.spotify.fake import FakeSpotify
 
 
 def sync_job() -> dg.JobDefinition:
     from orchestration.definitions import defs
 
-    return defs.resolve_job_def("spotify_sync")
+    return defs().resolve_job_def("spotify_sync")
 
 
 @pytest.fixture
@@ -42,7 +37,7 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def evaluate(instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorResult:
-    result = spotify_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+    result = spotify_sensor()(dg.build_sensor_context(instance=instance, cursor=cursor))
     assert isinstance(result, dg.SensorResult)
     for request in result.dynamic_partitions_requests or []:
         if isinstance(request, dg.AddDynamicPartitionsRequest):
@@ -78,6 +73,18 @@ def run_partition(instance: dg.DagsterInstance, name: str, day: Any, mode: str =
 
 def materialization(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     (event,) = [m for m in result.asset_materializations_for_node(OP_NAME) if m.asset_key == API_PLAYS][-1:]
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+def observation(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    """A run that stored nothing reports its figures as an observation (no marts build follows)."""
+    assert not [m for m in result.asset_materializations_for_node(OP_NAME) if m.asset_key == API_PLAYS]
+    (event,) = [
+        e.event_specific_data.asset_observation  # type: ignore[union-attr]
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
+        and e.event_specific_data.asset_observation.asset_key == API_PLAYS  # type: ignore[union-attr]
+    ]
     return {k: v.value for k, v in event.metadata.items()}
 
 
@@ -173,7 +180,7 @@ def test_a_past_day_partition_is_a_backfill_with_its_stop_reason(
     assert (meta["kind"], meta["stop_reason"], meta["inserted"]) == ("backfill", "window_start", 3)
     assert meta["window"].startswith(start.isoformat(timespec="milliseconds"))
     assert checks(result)[GAP_CHECK].passed
-    again = materialization(run_partition(instance, user, day))
+    again = observation(run_partition(instance, user, day))
     assert again["inserted"] == 0 and len(api_rows(conn, user)) == 3
 
 
@@ -196,7 +203,7 @@ def test_rate_limit_ends_the_run_cleanly(user: str, fake_spotify: FakeSpotify, i
     fake_spotify.inject("recently_played", 429, retry_after=3600)
     result = run_partition(instance, user, datetime.now(UTC).date(), "poll")
     assert result.success
-    meta = materialization(result)
+    meta = observation(result)  # nothing stored
     assert (meta["stop_reason"], meta["status"]) == ("rate_limited", "rate_limited")
     # The sensor respects Retry-After: no poll before that time.
     assert requests_for(evaluate(instance), user) == []

@@ -157,41 +157,24 @@ def generate_key() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per user.")
 def status(as_json: bool) -> None:
     """Linked accounts, token status and the last poll of every user."""
+    from orchestration.spotify.links import link_status
+
     with database() as conn:
-        rows = conn.execute(
-            """
-            select u.name, u.status, u.spotify_display_name, u.spotify_user_id,
-                   case when t.user_id is null then 'not_linked'
-                        when u.status = 'needs_reauth' or t.invalidated_at is not null then 'needs_reauth'
-                        else 'linked' end,
-                   t.authorized_at, p.started_at, p.status, p.inserted,
-                   (select max(played_at) from raw.api_recently_played r where r.user_id = u.user_id)
-            from app.users u
-            left join app.spotify_tokens t using (user_id)
-            left join lateral (
-                select started_at, status, inserted from app.spotify_syncs s
-                where s.user_id = u.user_id and s.kind = 'poll' order by started_at desc limit 1
-            ) p on true
-            order by u.name
-            """
-        ).fetchall()
-    keys = (
-        *("user", "status", "display_name", "spotify_user_id", "token", "authorized_at", "last_poll_at"),
-        *("last_poll_status", "last_poll_inserted", "last_played_at"),
-    )
+        links = link_status(conn)
     if as_json:
-        for row in rows:
-            click.echo(json.dumps(dict(zip(keys, row, strict=True)), default=str))
+        for link in links:
+            click.echo(json.dumps(link, default=str))
         return
-    if not rows:
+    if not links:
         click.echo("no users yet: spotify-history users add NAME")
         return
     click.echo(f"{'USER':<16} {'TOKEN':<13} {'SPOTIFY':<22} {'LAST POLL':<26} LAST PLAY (UTC)")
-    for name, _, display, spotify_id, token, _, polled, poll_status, _, played in rows:
-        poll = f"{polled:%Y-%m-%d %H:%M} {poll_status}" if polled else "-"
+    for link in links:
+        polled, played = link["last_poll_at"], link["last_played_at"]
+        poll = f"{polled:%Y-%m-%d %H:%M} {link['last_poll_status']}" if polled else "-"
         last_play = f"{played:%Y-%m-%d %H:%M:%S}" if played else "-"
-        account = (display or spotify_id or "-")[:22]
-        click.echo(f"{name:<16} {token:<13} {account:<22} {poll:<26} {last_play}")
+        account = (link["display_name"] or link["spotify_user_id"] or "-")[:22]
+        click.echo(f"{link['user']:<16} {link['token']:<13} {account:<22} {poll:<26} {last_play}")
 
 
 @click.command()
@@ -207,7 +190,7 @@ def status(as_json: bool) -> None:
 def poll(user: str, mode: str, as_json: bool) -> None:
     """Fetch USER's recent plays from Spotify now, as a Dagster run (the sensor also does this)."""
     from orchestration import users as repo
-    from orchestration.defs.in_process import SpotifyRunError, run_spotify_sync
+    from orchestration.defs.in_process import RunError, run_spotify_sync
 
     with database() as conn:
         try:
@@ -216,7 +199,7 @@ def poll(user: str, mode: str, as_json: bool) -> None:
             fail(str(exc))
     try:
         result = run_spotify_sync(user, mode)
-    except SpotifyRunError as exc:
+    except RunError as exc:
         fail(str(exc))
     if as_json:
         click.echo(json.dumps(result, default=str))
@@ -232,7 +215,8 @@ def _announce(user: str, description: str) -> None:
     """app.users and app.spotify_tokens changed: tell Dagster (marts refresh; the sensor reacts anyway)."""
     import dagster as dg
 
-    from orchestration.defs.spotify import APP_TOKENS, spotify_users
+    from orchestration.defs.keys import APP_TOKENS
+    from orchestration.defs.spotify.partitions import spotify_users
     from orchestration.instance import get_instance, report_users_changed
 
     report_users_changed(description)

@@ -23,7 +23,7 @@ def import_command(paths: tuple[Path, ...], user: str, as_json: bool) -> None:
     """
     from orchestration import users as repo
     from orchestration.cli.progress import TerminalProgress
-    from orchestration.defs.in_process import ImportRunError, run_import
+    from orchestration.defs.in_process import RunError, run_import
 
     with database() as conn:
         try:
@@ -37,7 +37,7 @@ def import_command(paths: tuple[Path, ...], user: str, as_json: bool) -> None:
         label = f"({i}/{len(paths)}) " if len(paths) > 1 else ""
         try:
             result = run_import(path, user, progress=TerminalProgress(label=label))
-        except ImportRunError as exc:
+        except RunError as exc:
             failed.append({"path": str(path), "error": str(exc), "run_id": exc.run_id or ""})
             click.secho(f"error: {exc}", fg="red", err=True)
             continue

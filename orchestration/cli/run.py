@@ -56,6 +56,41 @@ def demo(records: int) -> None:
     click.echo(f"wrote {path}" if path else "demo data already present")
 
 
+def prepare_services(force_parse: bool = False) -> Path:
+    """What the webserver and the daemon load or share, made before they start; returns DAGSTER_HOME.
+
+    The dbt manifest (the definitions are built from it; loading them parses nothing), the
+    migrations, and the Dagster instance: dagster.yaml, storage tables and pools (see
+    instance.prepare_storage).
+    """
+    from orchestration.config import get_settings
+    from orchestration.definitions import build_definitions, pools
+    from orchestration.defs.dbt.project import prepare_manifest
+    from orchestration.instance import prepare, prepare_storage
+
+    settings = get_settings()
+    prepare_manifest(force=force_parse)  # the services build their dbt assets from the current models
+    with database():
+        pass
+    home = prepare(settings)
+    prepare_storage(pools(build_definitions(settings)))
+    return home
+
+
+@click.command("prepare")
+@click.option("--no-database", is_flag=True, help="Only the dbt manifest (e.g. while building an image).")
+def prepare_command(no_database: bool) -> None:
+    """Prepare what Dagster loads before starting it yourself: the dbt manifest, the migrations, Dagster's
+    storage tables and pools (`up` does this itself)."""
+    if no_database:
+        from orchestration.defs.dbt.project import prepare_manifest
+
+        click.echo(f"prepared {prepare_manifest()}")
+        return
+    home = prepare_services()
+    click.echo(f"prepared the dbt manifest, the database and the Dagster instance in {home}")
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface for the UI and the API.")
 @click.option("--dagster-port", default=3000, show_default=True, type=int)
@@ -69,15 +104,9 @@ def demo(records: int) -> None:
 def up(host: str, dagster_port: int, api_port: int, with_demo: bool | None) -> None:
     """Run everything: database, Dagster webserver and daemon (sensors, schedules), the API; Ctrl-C stops."""
     from orchestration.config import get_settings
-    from orchestration.instance import prepare
 
     settings = get_settings()
-    with database():
-        pass
-    home = prepare(settings)
-    from orchestration.defs.dbt import prepare_manifest
-
-    prepare_manifest(force=True)  # the services build their dbt assets from the current models
+    home = prepare_services(force_parse=True)
     fake_spotify = None
     if with_demo if with_demo is not None else not spotify_configured():
         written = ensure_demo_data()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from orchestration.exports.sources import Source
@@ -94,3 +95,26 @@ def latest(conn: psycopg.Connection, user_id: int | None = None, limit: int = 20
             """,
             {"user_id": user_id, "limit": limit},
         ).fetchall()
+
+
+def source_path_of_partition(conn: psycopg.Connection, partition_key: str) -> str | None:
+    """The file the latest import of this Dagster partition read (re-imports launched from the UI)."""
+    row = conn.execute(
+        "select source_path from app.imports where partition_key = %s order by started_at desc limit 1",
+        (partition_key,),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def import_of_run(conn: psycopg.Connection, run_id: str) -> dict[str, Any] | None:
+    """The registry row a Dagster run wrote (the CLI's summary of an import run)."""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute(
+            """
+            select import_id, dagster_run_id as run_id, source_name, status, records, inserted, duplicates,
+                   formats, skipped_files, files, min_ts, max_ts, error,
+                   extract(epoch from finished_at - started_at)::float as seconds
+            from app.imports where dagster_run_id = %s order by import_id desc limit 1
+            """,
+            (run_id,),
+        ).fetchone()

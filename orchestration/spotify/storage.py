@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
+import psycopg.rows
 from psycopg.types.json import Jsonb
 
 from orchestration.loading.raw_writer import lock_user_raw_rows
@@ -164,3 +165,25 @@ def finish_sync(conn: psycopg.Connection, result: SyncResult) -> None:
             "sync_id": result.sync_id,
         },
     )
+
+
+def days_written(conn: psycopg.Connection, sync_id: int) -> set[date]:
+    """The UTC days a sync stored plays on (an initial sync spans many)."""
+    rows = conn.execute(
+        "select distinct (played_at at time zone 'UTC')::date from raw.api_recently_played where sync_id = %s",
+        (sync_id,),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def sync_of_run(conn: psycopg.Connection, run_id: str) -> dict[str, Any] | None:
+    """The registry row a Dagster run wrote (the CLI's summary of a sync run)."""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute(
+            """
+            select sync_id, kind, status, requests, fetched, inserted, gap_detected, stop_reason, error,
+                   newest_played_at, started_at, finished_at
+            from app.spotify_syncs where dagster_run_id = %s order by sync_id desc limit 1
+            """,
+            (run_id,),
+        ).fetchone()

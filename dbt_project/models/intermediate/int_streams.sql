@@ -5,11 +5,11 @@
   read `where is_play` or `where not is_duplicate`.
 
   Incremental: rows are recomputed per (user, UTC day). A day is dirty when a raw row newer than
-  what this table has seen for that user and source lands on it (±1 minute, so pairs across
+  what this table has seen for that user and source lands on it (± the margin below, so pairs across
   midnight are recomputed together), or when it has account rows whose artist and track names a
   new extended row carries (the URI they resolve to may change). Every duplicate rule matches rows
-  at most a minute apart, so whole dirty days are self-contained. A user is recomputed whole when
-  their time zone changed, or on their first load. Every row of a dirty day is re-emitted, so
+  at most max(1 minute, api_match_seconds) apart, so whole dirty days are self-contained. A user
+  is recomputed whole when their time zone changed, or on their first load. Every row of a dirty day is re-emitted, so
   delete+insert on (source_table, raw_id) leaves no stale row.
 #}
 {# post_hook analyze: fresh statistics for the marts' dirty-day reads later in the same build
@@ -30,6 +30,10 @@
 ) }}
 
 {%- set match_seconds = var('api_match_seconds') | int %}
+{#- How far around a dirty day rows are recomputed and read as context: every duplicate rule's pairs
+    lie within it (rule 2: one minute, rule 3: api_match_seconds), so dirty days stay self-contained
+    whatever the var says. #}
+{%- set margin = "interval '" ~ ([60, match_seconds] | max) ~ " seconds'" %}
 {%- for model in stream_models() %}
 -- depends_on: {{ ref(model) }}
 {%- endfor %}
@@ -106,8 +110,8 @@ dirty_days as (
         select user_id, ended_at from resolution_changes
     ) n
     cross join lateral (values
-        ({{ utc_day("n.ended_at - interval '1 minute'") }}),
-        ({{ utc_day("n.ended_at + interval '1 minute'") }})
+        ({{ utc_day("n.ended_at - " ~ margin) }}),
+        ({{ utc_day("n.ended_at + " ~ margin) }})
     ) d (utc_day)
     where n.user_id not in (select user_id from full_users)
 ),
@@ -123,15 +127,15 @@ batch as (
     cross join lateral (
         select * from {{ ref('int_streams_unioned') }} u
         where u.user_id = r.user_id
-          and u.ended_at >= (r.first_day::timestamp at time zone 'UTC') - interval '1 minute'
-          and u.ended_at < ((r.last_day + 1)::timestamp at time zone 'UTC') + interval '1 minute'
+          and u.ended_at >= (r.first_day::timestamp at time zone 'UTC') - {{ margin }}
+          and u.ended_at < ((r.last_day + 1)::timestamp at time zone 'UTC') + {{ margin }}
         offset 0  -- keeps the planner from flattening the lateral into a hash join
     ) s
     where exists (
           select 1 from dirty_days d
           where d.user_id = s.user_id
-            and s.ended_at >= (d.utc_day::timestamp at time zone 'UTC') - interval '1 minute'
-            and s.ended_at < ((d.utc_day + 1)::timestamp at time zone 'UTC') + interval '1 minute'
+            and s.ended_at >= (d.utc_day::timestamp at time zone 'UTC') - {{ margin }}
+            and s.ended_at < ((d.utc_day + 1)::timestamp at time zone 'UTC') + {{ margin }}
       )
 ),
 {% else %}

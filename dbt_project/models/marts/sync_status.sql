@@ -102,11 +102,8 @@ select
     li.inserted as last_import_inserted,
     li.duplicates as last_import_duplicates,
     li.error as last_import_error,
-    case
-        when u.status = 'needs_reauth' or t.invalidated_at is not null then 'needs_reauth'
-        when t.user_id is not null then 'linked'
-        else 'not_linked'
-    end as token_status,
+    -- The one definition of the rule, shared with `auth status` and the sensor (migration 0006).
+    app.spotify_token_status(u.status, t.user_id is not null, t.invalidated_at) as token_status,
     t.authorized_at as spotify_authorized_at,
     t.access_expires_at as spotify_access_expires_at,
     lp.started_at as last_poll_at,

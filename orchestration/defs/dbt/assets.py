@@ -5,9 +5,9 @@ Sources resolve to the raw-table asset keys (["spotify_raw", <table>]), models g
 condition so the marts refresh by themselves after new raw data (the `refresh_marts` sensor).
 """
 
-import os
+import functools
+import json
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,40 +15,12 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.config import get_settings
-from orchestration.db import ensure_schema, libpq_env
+from orchestration.db import catalog, connect, ensure_schema
+from orchestration.db.dbt_cli import EXECUTABLE, dbt_env
+from orchestration.defs.dbt.project import DBT_EXECUTABLE, dbt_project, require_manifest
 
-project_dir = get_settings().dbt_project_dir
-dbt_project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
-
-
-# The dbt installed beside this Python, whether or not the virtualenv is on PATH.
-DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
-
-
-def _manifest_is_stale() -> bool:
-    """Missing, or older than a file of the project (a model edited since the last parse)."""
-    manifest = dbt_project.manifest_path
-    if not manifest.exists():
-        return True
-    built = manifest.stat().st_mtime
-    folders = ("models", "macros", "tests", "seeds", "snapshots")
-    sources = [p for folder in folders for p in (project_dir / folder).rglob("*") if p.is_file()]
-    sources += [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
-    return any(p.exists() and p.stat().st_mtime > built for p in sources)
-
-
-def prepare_manifest(force: bool = False) -> None:
-    """Parse the dbt project into target/manifest.json (what the asset definitions are built from).
-
-    Done when the manifest is missing or stale, under `dagster dev`, and by `spotify-history up` at start.
-    """
-    if force or _manifest_is_stale():
-        env = {**os.environ, "DBT_PROFILES_DIR": str(project_dir)}
-        subprocess.run([DBT_EXECUTABLE, "parse", "--quiet"], cwd=project_dir, env=env, check=True)
-
-
-prepare_manifest(force=bool(os.environ.get("DAGSTER_IS_DEV_CLI")))
+DBT_ASSETS = "dbt_models"
+DBT_POOL = "dbt"
 
 # Refresh after any upstream update, even when some upstream partitions (e.g. a failed import)
 # were never materialized — eager() alone would wait for those forever.
@@ -78,47 +50,58 @@ class DbtBuildConfig(dg.Config):
     """Rebuild incremental models from scratch (`dbt build --full-refresh`)."""
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    dagster_dbt_translator=Translator(
-        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True)
-    ),
-    pool="dbt",
-    name="dbt_models",
-)
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig) -> Iterator[Any]:
-    """`dbt build` of the selected models (with their data tests, as asset checks)."""
-    ensure_schema()
-    os.environ.update(libpq_env())  # profiles.yml reads PGHOST … PGDATABASE
-    ensure_views(context)
-    args = [*BUILD_ARGS, "--full-refresh"] if config.full_refresh else BUILD_ARGS
-    yield from dbt.cli(args, context=context).stream()
+def dbt_models(project: DbtProject) -> dg.AssetsDefinition:
+    """The dbt assets of the project's manifest (one object per manifest version, so repeated builds agree)."""
+    manifest = require_manifest(project)
+    return _dbt_models(str(project.project_dir), str(manifest), manifest.stat().st_mtime_ns)
 
 
-def missing_views() -> list[str]:
-    """Staging views of the manifest that do not exist in the database (yet)."""
-    import json
+@functools.cache
+def _dbt_models(project_dir: str, manifest_path: str, _manifest_mtime: int) -> dg.AssetsDefinition:
+    manifest = Path(manifest_path)
 
-    from orchestration.db import connect
+    @dbt_assets(
+        manifest=manifest,
+        dagster_dbt_translator=Translator(
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True)
+        ),
+        pool=DBT_POOL,
+        name=DBT_ASSETS,
+    )
+    def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig) -> Iterator[Any]:
+        """`dbt build` of the selected models (with their data tests, as asset checks)."""
+        ensure_schema()
+        ensure_views(context, Path(project_dir), manifest)
+        args = [*BUILD_ARGS, "--full-refresh"] if config.full_refresh else BUILD_ARGS
+        yield from dbt.cli(args, context=context).stream()
 
-    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"].values()
-    views = {
+    return build
+
+
+def dbt_resource(project: DbtProject) -> DbtCliResource:
+    # The wrapper gives dbt the database's libpq variables (profiles.yml reads them).
+    return DbtCliResource(project_dir=project, dbt_executable=str(EXECUTABLE))
+
+
+def staging_views(manifest: Path) -> list[str]:
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    return sorted(
         f"{n['schema']}.{n['alias']}"
         for n in nodes
         if n["resource_type"] == "model"
         and n["config"].get("materialized") == "view"
         and n["original_file_path"].startswith("models/staging/")
-    }
+    )
+
+
+def missing_views(manifest: Path | None = None) -> list[str]:
+    """Staging views of the manifest (default: the settings' project) that do not exist in the database (yet)."""
+    manifest = manifest or dbt_project().manifest_path
     with connect() as conn:
-        rows = conn.execute(
-            "select table_schema || '.' || table_name from information_schema.views where table_schema || '.' || "
-            "table_name = any(%s)",
-            (sorted(views),),
-        ).fetchall()
-    return sorted(views - {name for (name,) in rows})
+        return catalog.missing_views(conn, staging_views(manifest))
 
 
-def ensure_views(context: dg.AssetExecutionContext) -> None:
+def ensure_views(context: dg.AssetExecutionContext, project_dir: Path, manifest: Path) -> None:
     """Create the staging views before a build of a subset.
 
     The automation builds what changed upstream; on a fresh database that can leave out a staging
@@ -126,27 +109,10 @@ def ensure_views(context: dg.AssetExecutionContext) -> None:
     first tick). Staging views read only the raw and app tables (always there after the migrations)
     and hold no data, so creating them all is cheap and never wrong.
     """
-    missing = missing_views()
+    missing = missing_views(manifest)
     if not missing:
         return
     context.log.info(f"creating {len(missing)} staging view(s) not built yet: {', '.join(missing)}")
-    env = {**os.environ, "DBT_PROFILES_DIR": str(project_dir)}
+    env = {**dbt_env(), "DBT_PROFILES_DIR": str(project_dir)}
     cmd = [DBT_EXECUTABLE, "run", "--select", "path:models/staging,config.materialized:view", "--quiet"]
     subprocess.run([*cmd, "--target-path", str(project_dir / "target" / "views")], cwd=project_dir, env=env, check=True)
-
-
-dbt_resource = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
-
-refresh_marts_job = dg.define_asset_job(
-    "refresh_marts",
-    selection=dg.AssetSelection.assets(dbt_models),
-    description="dbt build: staging → intermediate → marts, with tests.",
-)
-
-refresh_marts_sensor = dg.AutomationConditionSensorDefinition(
-    "refresh_marts",
-    target=dg.AssetSelection.assets(dbt_models),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-    description="Builds the dbt models after new raw data lands (imports, polls).",
-)

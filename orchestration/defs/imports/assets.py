@@ -1,12 +1,10 @@
-"""Dagster wiring for export imports: file partitions, the raw-table asset, the job and the inbox sensor.
+"""The raw tables an import writes, as one multi-asset partitioned by imported file.
 
 The work itself is orchestration.loading.importer.import_path; this module only maps it onto
-partitions (one per imported file), run config, metadata and a sensor.
+partitions (one per imported file), run config and metadata.
 """
 
-import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,26 +12,15 @@ from typing import Any
 import dagster as dg
 
 from orchestration import users as users_repo
-from orchestration.config import get_settings
 from orchestration.db import connect, ensure_schema
+from orchestration.defs.keys import APP_IMPORTS, RAW_SOURCE
 from orchestration.exports.formats import FORMATS
-from orchestration.exports.sources import Source, describe
+from orchestration.exports.sources import Source
+from orchestration.loading import registry
 from orchestration.loading.importer import ImportFailedError, ImportResult, Progress, import_path
 
-RAW_SOURCE = "spotify_raw"
-"""dbt source name of the raw schema; raw-table asset keys are [RAW_SOURCE, table]."""
 export_files = dg.DynamicPartitionsDefinition(name="export_files")
 RAW_EXPORT_KEYS = {fmt.name: dg.AssetKey([RAW_SOURCE, fmt.table]) for fmt in FORMATS}
-
-# Application tables dbt reads (dbt source "app"). Not produced by an asset, but every import
-# writes a registry row and user commands change users: they report that, so the marts that read
-# these tables refresh too.
-APP_USERS = dg.AssetKey(["app", "users"])
-APP_IMPORTS = dg.AssetKey(["app", "imports"])
-app_tables = [
-    dg.AssetSpec(APP_USERS, description="Users: names, time zones, status (app.users).", group_name="app"),
-    dg.AssetSpec(APP_IMPORTS, description="The import registry (app.imports).", group_name="app"),
-]
 
 
 def partition_key_for(user: str, source: Source) -> str:
@@ -114,19 +101,16 @@ def _metadata(result: ImportResult, table: str) -> dict[str, Any]:
 
 
 def _path_of_partition(partition_key: str) -> Path:
+    ensure_schema()
     with connect() as conn:
-        ensure_schema()
-        row = conn.execute(
-            "select source_path from app.imports where partition_key = %s order by started_at desc limit 1",
-            (partition_key,),
-        ).fetchone()
-    if row is None:
+        path = registry.source_path_of_partition(conn, partition_key)
+    if path is None:
         raise dg.Failure(
             description=f"partition {partition_key!r} has no known file; launch it with run config "
             "ops: {import_export_file: {config: {path: ...}}}",
             allow_retries=False,
         )
-    return Path(row[0])
+    return Path(path)
 
 
 class _LoggingProgress:
@@ -149,99 +133,3 @@ class _LoggingProgress:
         else:
             self._log.info(f"{name}: {records:,} records ({format_name})")
         self._inner.file_done(name, format_name, records)
-
-
-import_export_job = dg.define_asset_job(
-    "import_export",
-    selection=dg.AssetSelection.assets(*RAW_EXPORT_KEYS.values()),
-    partitions_def=export_files,
-    description="Import one privacy-export file into the raw tables.",
-)
-
-
-def import_run_config(path: Path) -> dict[str, Any]:
-    return {"ops": {"import_export_file": {"config": {"path": str(path)}}}}
-
-
-# -- inbox sensor ---------------------------------------------------------------------------------
-
-IMPORTABLE_SUFFIXES = (".zip", ".json")
-
-
-def _candidates(folder: Path) -> Iterator[Path]:
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.is_symlink():
-            continue
-        if path.is_dir() or path.suffix.lower() in IMPORTABLE_SUFFIXES:
-            yield path
-
-
-def _fingerprint(path: Path) -> tuple[str, float]:
-    """Size and mtime (newest file inside, for folders): changes whenever the content may have."""
-    if path.is_dir():
-        stats = [p.stat() for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
-        size = sum(s.st_size for s in stats)
-        mtime = max((s.st_mtime for s in stats), default=path.stat().st_mtime)
-    else:
-        st = path.stat()
-        size, mtime = st.st_size, st.st_mtime
-    return f"{size}:{mtime:.6f}", mtime
-
-
-@dg.sensor(
-    name="inbox_sensor",
-    job=import_export_job,
-    minimum_interval_seconds=get_settings().inbox_sensor_interval_seconds,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches $SPOTIFY_HISTORY_HOME/inbox/<user>/ (INBOX_DIR) and imports each new ZIP, JSON "
-    "file or folder as its own partition.",
-)
-def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    settings = get_settings()
-    ensure_schema()
-    with connect() as conn:
-        all_users = users_repo.list_all(conn)
-    if not all_users:
-        return dg.SkipReason("no users yet (spotify-history users add NAME)")
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    now = time.time()
-    requests: list[dg.RunRequest] = []
-    new_partitions: list[str] = []
-    waiting = 0
-    for user in all_users:
-        folder = settings.inbox_root / user.name
-        folder.mkdir(parents=True, exist_ok=True)
-        for path in _candidates(folder):
-            fingerprint, mtime = _fingerprint(path)
-            key = f"{user.name}/{path.name}"
-            if seen.get(key) == fingerprint:
-                continue
-            if now - mtime < settings.inbox_settle_seconds:
-                waiting += 1  # still being copied; look again next tick
-                continue
-            if user.status == "paused":
-                context.log.info(f"user {user.name!r} is paused; not importing {path.name}")
-                continue
-            try:
-                source = describe(path)
-            except Exception as exc:  # unreadable now; the import run would say the same
-                context.log.warning(f"cannot read {path}: {exc}")
-                continue
-            partition_key = partition_key_for(user.name, source)
-            new_partitions.append(partition_key)
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"{key}:{fingerprint}",
-                    partition_key=partition_key,
-                    run_config=import_run_config(path),
-                    tags={"spotify_history/user": user.name, "spotify_history/trigger": "inbox"},
-                )
-            )
-            seen[key] = fingerprint
-    if not requests:
-        return dg.SkipReason(f"no new files ({waiting} still being written)" if waiting else "no new files")
-    return dg.SensorResult(
-        run_requests=requests,
-        dynamic_partitions_requests=[export_files.build_add_request(sorted(set(new_partitions)))],
-        cursor=json.dumps(seen, sort_keys=True),
-    )

@@ -1,0 +1,108 @@
+"""The spotify sensor: an initial sync after each login, then a poll of every usable link every
+POLL_INTERVAL_SECONDS; it also keeps the spotify_users partitions in step with linked users."""
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from orchestration.config import Settings, get_settings
+from orchestration.db import connect, ensure_schema
+from orchestration.defs.spotify.checks import token_check_evaluation
+from orchestration.defs.spotify.jobs import JOB_NAME, MODE_TAG, USER_TAG, spotify_sync_job, sync_run_config
+from orchestration.defs.spotify.partitions import SPOTIFY_USERS, partition_key, spotify_users
+from orchestration.spotify.links import LinkedUser, linked_users
+from orchestration.users import list_all
+
+
+def plan_runs(users: list[LinkedUser], busy: set[str], now: datetime, poll_interval: int) -> list[dg.RunRequest]:
+    """Which users to sync now: an initial sync after each login, then a poll every poll_interval."""
+    requests = []
+    today = now.date()
+    for user in users:
+        if not user.syncable or user.name in busy:
+            continue  # paused, needs_reauth, logged out, or a run of theirs is queued or going
+        if user.rate_limited_until is not None and user.rate_limited_until > now:
+            continue  # Spotify said when to come back
+        tags = {USER_TAG: user.name, "spotify_history/trigger": "sensor"}
+        if user.authorized_at is not None and (
+            user.last_initial_sync_at is None or user.last_initial_sync_at < user.authorized_at
+        ):
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"initial_sync:{user.name}:{user.authorized_at.isoformat()}",
+                    partition_key=partition_key(user.name, today),
+                    run_config=sync_run_config("initial_sync"),
+                    tags={**tags, MODE_TAG: "initial_sync"},
+                )
+            )
+        elif user.last_poll_at is None or (now - user.last_poll_at).total_seconds() >= poll_interval:
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"poll:{user.name}:{now.isoformat()}",
+                    partition_key=partition_key(user.name, today),
+                    run_config=sync_run_config("poll"),
+                    tags={**tags, MODE_TAG: "poll"},
+                )
+            )
+    return requests
+
+
+def busy_users(instance: dg.DagsterInstance) -> set[str]:
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=JOB_NAME,
+            statuses=[
+                dg.DagsterRunStatus.QUEUED,
+                dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
+            ],
+        )
+    )
+    return {run.tags[USER_TAG] for run in runs if USER_TAG in run.tags}
+
+
+def plan_syncs(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    ensure_schema()
+    with connect() as conn:
+        users = linked_users(conn)
+        all_names = {user.name for user in list_all(conn)}
+    wanted = {u.name for u in users}
+    existing = set(context.instance.get_dynamic_partitions(SPOTIFY_USERS))
+    partition_requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    if wanted - existing:
+        partition_requests.append(spotify_users.build_add_request(sorted(wanted - existing)))
+    if existing - all_names:  # users that no longer exist
+        partition_requests.append(spotify_users.build_delete_request(sorted(existing - all_names)))
+
+    # Report the token check when who needs re-authorization changes (not on every tick).
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    reauth = sorted(u.name for u in users if u.token_status == "needs_reauth")
+    events = [token_check_evaluation(reauth)] if cursor.get("needs_reauth") != reauth else []
+
+    now = datetime.now(UTC)
+    requests = plan_runs(users, busy_users(context.instance), now, get_settings().poll_interval_seconds)
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=partition_requests,
+        asset_events=events,
+        cursor=json.dumps({"needs_reauth": reauth}),
+        skip_reason=None if requests else "no linked user is due for a poll",
+    )
+
+
+def spotify_sensor(settings: Settings | None = None) -> dg.SensorDefinition:
+    """Built with the definitions, so POLL_INTERVAL_SECONDS is read then, not at import."""
+    settings = settings or get_settings()
+    return dg.sensor(
+        name="spotify_sensor",
+        job=spotify_sync_job,
+        # Look often (new logins start their initial sync quickly); each user is polled every
+        # POLL_INTERVAL_SECONDS.
+        minimum_interval_seconds=min(30, settings.poll_interval_seconds),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Keeps the spotify_users partitions in step with linked users, runs the initial sync after "
+        "each `auth login`, then polls every active user every POLL_INTERVAL_SECONDS (paused and needs_reauth "
+        "users are skipped).",
+    )(plan_syncs)
