@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -33,13 +32,9 @@ from mcp_api.queries import Database
 from mcp_api.ratelimit import RateLimiter
 from mcp_api.runtime import Runtime
 from mcp_api.settings import ApiSettings, get_settings
+from mcp_api.version import VERSION
 
 log = logging.getLogger("mcp_api")
-
-try:
-    VERSION = version("spotify-history")
-except PackageNotFoundError:  # running from a checkout without install
-    VERSION = "0.0.0"
 
 DESCRIPTION = (
     "Read-only questions about one person's Spotify listening history. Each API key belongs to one "

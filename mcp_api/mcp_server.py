@@ -5,7 +5,7 @@ function signatures, while here the registry's pydantic models are the one defin
 tool's input and output schema, and the same model validates the arguments in all three doors.
 Stateless JSON responses: every POST is answered on its own, so any number of clients (and API
 processes) work without session affinity. Authentication happened before (middleware.KeyAuth: an API
-key, or an OAuth access token for this /mcp); over stdio (mcp_api.stdio) the runtime's principal reads.
+key, or an OAuth access token for this /mcp); over stdio (mcp_api.stdio) the local runtime names its one user.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def build_server(runtime: Runtime, version: str) -> Server[Any]:
         if tool is None:
             return _error(f"unknown tool {params.name[:100]!r}")
         try:
-            # Over stdio there is no HTTP request: the runtime's own principal reads.
-            scope = ctx.request.scope if ctx.request is not None else {}  # type: ignore[attr-defined]
+            # Over stdio there is no HTTP request (mcp_api.stdio.LocalRuntime knows its user).
+            scope = ctx.request.scope if ctx.request is not None else {}
             result = await runtime.call(tool, tool.parse(params.arguments), scope)
         except ApiError as exc:
             # Tool errors go back as results with is_error, so the model can read and correct them.

@@ -52,10 +52,14 @@ class Database:
     async def writing(self) -> AsyncIterator[AsyncCursor[dict[str, Any]]]:
         """One read-write transaction: the role's sessions are read-only by default, and its grants
         let it write only the OAuth tables (migration 0009)."""
-        async with self._reaching():
-            async with self.pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute("set transaction read write")
-                yield cur
+        async with (
+            self._reaching(),
+            self.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            await cur.execute("set transaction read write")
+            yield cur
 
     @asynccontextmanager
     async def _reaching(self) -> AsyncIterator[None]:

@@ -33,8 +33,6 @@ class Runtime:
     """A fixed clock for tests; None = the real one."""
     cache: ResultCache | None = None
     """Answers kept until the next marts build; None = none."""
-    principal: auth.Principal | None = None
-    """The one principal of a local (stdio) server, which has no requests to authenticate."""
     _touched: dict[int, float] = field(default_factory=dict, init=False, repr=False)
     """When this process last recorded each OAuth grant's use (monotonic seconds)."""
 
@@ -86,7 +84,7 @@ class Runtime:
     async def call(self, tool: tools.Tool[Any, Any], args: BaseModel, scope: Scope) -> BaseModel:
         st = scope.setdefault("state", {})
         st["tool"] = tool.name
-        principal = st.get("principal", self.principal)
+        principal = st.get("principal")
         if principal is None:  # only reachable if a route were left out of KeyAuth
             raise Unauthorized()
         now = self.clock() if self.clock else None

@@ -154,7 +154,9 @@ class MetadataDocuments:
                         )
                 return bytes(body), response.headers.get("cache-control")
         except httpx.HTTPError as exc:
-            raise ClientDocumentError(f"client metadata document {url!r} could not be fetched ({type(exc).__name__})")
+            raise ClientDocumentError(
+                f"client metadata document {url!r} could not be fetched ({type(exc).__name__})"
+            ) from exc
 
 
 def parse_document(client_id: str, body: bytes) -> Client:
@@ -183,7 +185,9 @@ def parse_document(client_id: str, body: bytes) -> Client:
             {**document, "token_endpoint_auth_method": "none", "scope": SCOPE, "client_id_issued_at": None}
         )
     except ValidationError as exc:
-        raise ClientDocumentError(f"client metadata document {client_id!r} is invalid: {exc.errors()[0]['msg']}")
+        raise ClientDocumentError(
+            f"client metadata document {client_id!r} is invalid: {exc.errors()[0]['msg']}"
+        ) from exc
 
 
 def _lifetime(cache_control: str | None) -> float:

@@ -201,7 +201,8 @@ _STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}"
     "h1{font-size:1.4rem}code,kbd{background:#f2f2f2;padding:0 .25rem;border-radius:3px}"
     "input[type=text]{font:inherit;width:100%;padding:.4rem;box-sizing:border-box;letter-spacing:.05em}"
-    "button{font:inherit;padding:.4rem 1.2rem;margin:1rem .5rem 0 0}.error{color:#b00020}.small{color:#666;font-size:.9rem}"
+    "button{font:inherit;padding:.4rem 1.2rem;margin:1rem .5rem 0 0}"
+    ".error{color:#b00020}.small{color:#666;font-size:.9rem}"
 )
 
 
@@ -241,7 +242,8 @@ answer: top artists and tracks, listening times, coverage). It cannot change any
 <form method=post action="/consent">
 <input type=hidden name=request value="{html.escape(pending.request_id)}">
 <input type=hidden name=csrf value="{html.escape(pending.csrf)}">
-<label for=code>Link code from <kbd>spotify-history api-key link --user YOUR_NAME</kbd>, or one of your API keys:</label>
+<label for=code>Link code from <kbd>spotify-history api-key link --user YOUR_NAME</kbd>,
+or one of your API keys:</label>
 <input type=text id=code name=code autocomplete=off autocapitalize=characters spellcheck=false autofocus>
 <button type=submit name=decision value=allow>Allow</button>
 <button type=submit name=decision value=deny>Deny</button>

@@ -88,7 +88,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
     base = settings.public_base_url
     consents = consent.Consents()
     provider = Provider(runtime, MetadataDocuments(loopback_http=settings.oauth_loopback_client_metadata), consents)
-    authenticator = HashedSecretAuthenticator(provider)  # type: ignore[arg-type]
+    authenticator = HashedSecretAuthenticator(provider)
 
     registration = ClientRegistrationOptions(enabled=True, valid_scopes=[SCOPE], default_scopes=[SCOPE])
     # Validated from strings: the models keep a path-less issuer without a trailing slash, and
@@ -123,16 +123,16 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             cors_middleware(MetadataHandler(metadata).handle, ["GET", "OPTIONS"]),
             methods=["GET", "OPTIONS"],
         ),
-        Route("/authorize", AuthorizationHandler(provider).handle, methods=["GET", "POST"]),  # type: ignore[arg-type]
-        Route("/token", cors_middleware(TokenHandler(provider, authenticator).handle, any_origin), methods=any_origin),  # type: ignore[arg-type]
+        Route("/authorize", AuthorizationHandler(provider).handle, methods=["GET", "POST"]),
+        Route("/token", cors_middleware(TokenHandler(provider, authenticator).handle, any_origin), methods=any_origin),
         Route(
             "/register",
-            cors_middleware(RegistrationHandler(provider, registration).handle, any_origin),  # type: ignore[arg-type]
+            cors_middleware(RegistrationHandler(provider, registration).handle, any_origin),
             methods=any_origin,
         ),
         Route(
             "/revoke",
-            cors_middleware(RevocationHandler(provider, authenticator).handle, any_origin),  # type: ignore[arg-type]
+            cors_middleware(RevocationHandler(provider, authenticator).handle, any_origin),
             methods=any_origin,
         ),
         *consent.routes(runtime, consents),

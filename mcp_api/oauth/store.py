@@ -116,7 +116,10 @@ async def redeem_code(db: Database, code: CodeRow) -> OAuthToken | None:
     """Tokens for an unused code; None (and the grant revoked) when another request used it first."""
     async with db.writing() as cur:
         await cur.execute(
-            "update app.oauth_codes set used_at = now() where code_hash = %s and used_at is null and expires_at > now()",
+            """
+            update app.oauth_codes set used_at = now()
+            where code_hash = %s and used_at is null and expires_at > now()
+            """,
             (code.code_hash,),
         )
         if cur.rowcount == 1:
