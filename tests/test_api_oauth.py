@@ -419,6 +419,7 @@ def test_consent_page_is_csrf_protected(base: str, data: World, public_client: s
     assert page.browser.cookies.get("consent") == page.fields["csrf"]
     policy = httpx.get(page.url, cookies={}).headers  # security headers, as on every response
     assert policy["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in policy["content-security-policy"]
+    assert policy["referrer-policy"] == "same-origin"  # else browsers send `Origin: null` with the form
     assert "<script" not in page.html
 
     code = link_code(user)

@@ -113,10 +113,7 @@ def test_stdout_is_protocol_only_and_start_is_fast(data: World) -> None:
     process.stdin.flush()
     first = process.stdout.readline()
     elapsed = time.monotonic() - started
-    for message in messages[1:]:
-        process.stdin.write(json.dumps(message).encode() + b"\n")
-    process.stdin.close()
-    rest, stderr = process.communicate(timeout=60)
+    rest, stderr = process.communicate(b"".join(json.dumps(m).encode() + b"\n" for m in messages[1:]), timeout=60)
     lines = [first, *rest.splitlines()]
     replies = [json.loads(line) for line in lines if line.strip()]  # every stdout line is JSON-RPC
     assert all(r["jsonrpc"] == "2.0" for r in replies)

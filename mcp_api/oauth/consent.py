@@ -216,7 +216,10 @@ def _document(title: str, body: str, status: int, form_targets: list[str] | None
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f"<title>{html.escape(title)}</title><style nonce={nonce}>{_STYLE}</style></head><body>{body}</body></html>"
     )
-    return HTMLResponse(text, status_code=status, headers={"Content-Security-Policy": policy})
+    # same-origin, not the API's no-referrer: with no-referrer, browsers send `Origin: null` with the
+    # form, and the Origin check could not tell this page from any other.
+    headers = {"Content-Security-Policy": policy, "Referrer-Policy": "same-origin"}
+    return HTMLResponse(text, status_code=status, headers=headers)
 
 
 def _page(pending: PendingRequest, error: str | None = None, status: int = 200) -> HTMLResponse:
