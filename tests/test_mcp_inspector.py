@@ -93,7 +93,7 @@ def test_inspector_over_http_meets_the_oauth_challenge_and_uses_a_key(data: Worl
         text=True,
         timeout=180,
     )
-    assert refused.returncode != 0 and "401" in refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "unauthorized" in refused.stdout + refused.stderr
     if not any("--header" in path.read_text() for path in _cli_sources()):
         pytest.skip(f"this {PACKAGE} CLI cannot send an Authorization header (no --header option)")
     listed = run(f"{base}/mcp", "--transport", "http", "--header", f"Authorization: Bearer {listener.key}",
