@@ -113,6 +113,7 @@ def test_stdout_is_protocol_only_and_start_is_fast(data: World) -> None:
     process.stdin.flush()
     first = process.stdout.readline()
     elapsed = time.monotonic() - started
+    cpu = cpu_seconds(process.pid)
     rest, stderr = process.communicate(b"".join(json.dumps(m).encode() + b"\n" for m in messages[1:]), timeout=60)
     lines = [first, *rest.splitlines()]
     replies = [json.loads(line) for line in lines if line.strip()]  # every stdout line is JSON-RPC
@@ -121,9 +122,17 @@ def test_stdout_is_protocol_only_and_start_is_fast(data: World) -> None:
     assert replies[0]["result"]["serverInfo"]["name"] == "spotify-history"
     assert len(replies[1]["result"]["tools"]) == len(TOOLS)
     assert process.returncode == 0, stderr.decode()
-    print(f"stdio server answered initialize {elapsed:.2f} s after start")
-    # Generous against a loaded test machine; on an idle one it is about a second.
-    assert elapsed < 6, elapsed
+    print(f"stdio server answered initialize {elapsed:.2f} s after start, using {cpu:.2f} s of CPU")
+    # "Starts in < 2 s": the work it does until it answers. Wall time on a shared test machine measures
+    # the other processes as well, so it only gets a sanity bound.
+    assert cpu < 2, cpu
+    assert elapsed < 60, elapsed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_unknown_user_fails_clearly_on_stderr(home: Path) -> None:
