@@ -16,7 +16,6 @@ from __future__ import annotations
 import hmac
 import html
 import logging
-import secrets as random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from starlette.routing import Route
 
 from mcp_api import auth, keys
 from mcp_api.errors import ApiError, Unauthorized
-from mcp_api.oauth import store
+from mcp_api.oauth import secrets, store
 from mcp_api.oauth.clients import Client
 from mcp_api.runtime import Runtime
 
@@ -207,7 +206,7 @@ _STYLE = (
 
 
 def _document(title: str, body: str, status: int, form_targets: list[str] | None = None) -> HTMLResponse:
-    nonce = random.token_urlsafe(16)
+    nonce = secrets.opaque()
     # Form posts are followed by a redirect to the client: form-action must allow its origin.
     form_action = " ".join(["'self'", *(form_targets or [])])
     policy = f"default-src 'none'; style-src 'nonce-{nonce}'; form-action {form_action}; frame-ancestors 'none'"

@@ -8,9 +8,7 @@ consent page), and single use of codes and refresh tokens.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets as random
 from typing import Any
 
 from mcp.server.auth.provider import (
@@ -25,7 +23,7 @@ from mcp.server.auth.provider import (
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from mcp_api.errors import ApiError
-from mcp_api.oauth import store
+from mcp_api.oauth import secrets, store
 from mcp_api.oauth.clients import SCOPE, Client, ClientDocumentError, MetadataDocuments, redirect_uri_problem
 from mcp_api.oauth.consent import Consents, PendingRequest
 from mcp_api.runtime import Runtime
@@ -84,9 +82,7 @@ class Provider:
         # Every client may ask for the one scope; the record keeps no secret, only its hash.
         client = Client.model_validate({**client_info.model_dump(), "scope": SCOPE})
         try:
-            await store.save_client(
-                self.runtime.database(), client, hashlib.sha256(secret.encode()).hexdigest() if secret else None
-            )
+            await store.save_client(self.runtime.database(), client, secrets.hash_secret(secret) if secret else None)
         except ApiError as exc:
             raise RegistrationError("invalid_client_metadata", f"registration failed: {exc.message}") from exc
 
@@ -99,8 +95,8 @@ class Provider:
             raise AuthorizeError("invalid_target", f"this server issues tokens only for {self.resource}")
         assert isinstance(client, Client)
         request = PendingRequest(
-            request_id=random.token_urlsafe(24),
-            csrf=random.token_urlsafe(32),
+            request_id=secrets.opaque(),
+            csrf=secrets.opaque(),
             client=client,
             redirect_uri=str(params.redirect_uri),
             redirect_explicit=params.redirect_uri_provided_explicitly,

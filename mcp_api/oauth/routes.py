@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 from urllib.parse import unquote
 
@@ -32,7 +31,7 @@ from pydantic import AnyHttpUrl
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from mcp_api.oauth import consent
+from mcp_api.oauth import consent, secrets
 from mcp_api.oauth.challenge import PROTECTED_RESOURCE_PATH
 from mcp_api.oauth.clients import SCOPE, MetadataDocuments
 from mcp_api.oauth.provider import Provider
@@ -65,7 +64,7 @@ class HashedSecretAuthenticator(ClientAuthenticator):
             presented = value if isinstance(value, str) else None
         if secret_hash is None or not presented:
             raise AuthenticationError("Client secret is required")
-        if not hmac.compare_digest(hashlib.sha256(presented.encode()).hexdigest(), secret_hash):
+        if not hmac.compare_digest(secrets.hash_secret(presented), secret_hash):
             raise AuthenticationError("Invalid client_secret")
         return client
 
