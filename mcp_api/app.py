@@ -3,8 +3,9 @@
     uvicorn --factory mcp_api.app:create_app        (or: spotify-history serve-api)
 
 Middleware, outermost first: request id + security headers + access log, CORS, body-size limit,
-Bearer-key authentication + rate limit. The lifespan opens the read-only database pool and runs
-the MCP session manager.
+Bearer authentication (API keys everywhere, OAuth access tokens on /mcp) + rate limit. The OAuth
+endpoints (mcp_api.oauth) need no token. The lifespan opens the database pool and runs the MCP
+session manager.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,18 +25,16 @@ from starlette.middleware.cors import CORSMiddleware
 from mcp_api import mcp_server, routes
 from mcp_api.cache import ResultCache
 from mcp_api.errors import ApiError, BadArguments, describe_validation_errors
-from mcp_api.middleware import BodyLimit, KeyAuth, RequestContext
+from mcp_api.middleware import PUBLIC_PATHS, BodyLimit, KeyAuth, RequestContext
+from mcp_api.oauth.challenge import PUBLIC_PATHS as OAUTH_PATHS
+from mcp_api.oauth.routes import routes as oauth_routes
 from mcp_api.queries import Database
 from mcp_api.ratelimit import RateLimiter
 from mcp_api.runtime import Runtime
 from mcp_api.settings import ApiSettings, get_settings
+from mcp_api.version import VERSION
 
 log = logging.getLogger("mcp_api")
-
-try:
-    VERSION = version("spotify-history")
-except PackageNotFoundError:  # running from a checkout without install
-    VERSION = "0.0.0"
 
 DESCRIPTION = (
     "Read-only questions about one person's Spotify listening history. Each API key belongs to one "
@@ -88,18 +86,24 @@ def create_app(settings: ApiSettings | None = None, clock: Callable[[], datetime
 
     routes.include(app, runtime)
     app.router.routes.extend(mcp_server.routes(server, runtime))
+    public = PUBLIC_PATHS
+    if settings.oauth_enabled:
+        app.router.routes.extend(oauth_routes(runtime))
+        public = public | OAUTH_PATHS
+    else:
+        log.warning("PUBLIC_BASE_URL is neither https nor loopback: OAuth for /mcp is off (API keys still work)")
     _errors(app)
     _openapi(app, settings)
 
     # add_middleware wraps: the last added runs first.
-    app.add_middleware(KeyAuth, authenticate=runtime.authenticate, limiter=runtime.limiter)
+    app.add_middleware(KeyAuth, authenticate=runtime.authenticate, limiter=runtime.limiter, public=public)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version"],
-        expose_headers=["X-Request-ID", "Retry-After", "Mcp-Session-Id"],
+        expose_headers=["X-Request-ID", "Retry-After", "Mcp-Session-Id", "WWW-Authenticate"],
         max_age=600,
     )
     app.add_middleware(RequestContext, hsts=settings.public_base_url.startswith("https://"))

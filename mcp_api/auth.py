@@ -32,19 +32,25 @@ class UserRef:
 @dataclass(frozen=True)
 class Principal:
     key_id: int | None
-    """None for the admin key."""
+    """The API key; None for the admin key, OAuth tokens and the local stdio server."""
     user_id: int | None
-    """The key's user; None for the admin key."""
+    """The one user this principal reads; None only for the admin key."""
     user: UserRef | None = None
-    """The key's user as the marts know it; None for the admin key, or before the marts know the user."""
+    """The user as the marts know it; None for the admin key, or before the marts know the user."""
+    grant_id: int | None = None
+    """The OAuth grant (connected client) an access token belongs to."""
 
     @property
     def is_admin(self) -> bool:
-        return self.key_id is None
+        return self.user_id is None
 
     @property
     def rate_key(self) -> str:
-        return "admin" if self.is_admin else f"key:{self.key_id}"
+        if self.is_admin:
+            return "admin"
+        if self.key_id is not None:
+            return f"key:{self.key_id}"
+        return f"grant:{self.grant_id}" if self.grant_id is not None else f"user:{self.user_id}"
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -108,6 +114,11 @@ def _names(principal: Principal, user_id: int | str) -> bool:
     if isinstance(user_id, int):
         return user_id == principal.user_id
     return user_id == str(principal.user_id) or (principal.user is not None and user_id == principal.user.name)
+
+
+def user_from_row(user_id: int, row: dict[str, Any]) -> UserRef | None:
+    """The user as the marts know it (USER_COLUMNS of a row), None before they do."""
+    return _user({**row, "user_id": user_id}) if row.get("user_name") else None
 
 
 def _user(row: dict[str, Any]) -> UserRef:

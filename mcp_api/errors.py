@@ -27,8 +27,12 @@ class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"
 
-    def __init__(self, message: str = "missing or invalid API key (send Authorization: Bearer <key>)") -> None:
-        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="spotify-history"'})
+    def __init__(
+        self,
+        message: str = "missing or invalid API key (send Authorization: Bearer <key>)",
+        challenge: str = 'Bearer realm="spotify-history"',
+    ) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
 
 
 class Forbidden(ApiError):

@@ -4,7 +4,8 @@ The SDK's low-level Server is used rather than MCPServer: MCPServer derives sche
 function signatures, while here the registry's pydantic models are the one definition of each
 tool's input and output schema, and the same model validates the arguments in all three doors.
 Stateless JSON responses: every POST is answered on its own, so any number of clients (and API
-processes) work without session affinity. Authentication happened before (middleware.KeyAuth).
+processes) work without session affinity. Authentication happened before (middleware.KeyAuth: an API
+key, or an OAuth access token for this /mcp); over stdio (mcp_api.stdio) the local runtime names its one user.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def build_server(runtime: Runtime, version: str) -> Server[Any]:
         if tool is None:
             return _error(f"unknown tool {params.name[:100]!r}")
         try:
-            result = await runtime.call(tool, tool.parse(params.arguments), ctx.request.scope)  # type: ignore[union-attr]
+            # Over stdio there is no HTTP request (mcp_api.stdio.LocalRuntime knows its user).
+            scope = ctx.request.scope if ctx.request is not None else {}
+            result = await runtime.call(tool, tool.parse(params.arguments), scope)
         except ApiError as exc:
             # Tool errors go back as results with is_error, so the model can read and correct them.
             return _error(exc.message)

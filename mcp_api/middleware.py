@@ -93,6 +93,7 @@ class RequestContext:
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                     "key_id": getattr(principal, "key_id", None),
                     "admin": getattr(principal, "is_admin", None),
+                    "grant_id": getattr(principal, "grant_id", None),
                     "tool": st.get("tool"),
                 },
             )
@@ -144,13 +145,18 @@ Authenticate = Callable[[Scope], Awaitable[Any]]
 class KeyAuth:
     """Every path but PUBLIC_PATHS needs a valid Bearer key; each key gets RATE_LIMIT_PER_MINUTE."""
 
-    def __init__(self, app: ASGIApp, *, authenticate: Authenticate, limiter: Any) -> None:
+    def __init__(
+        self, app: ASGIApp, *, authenticate: Authenticate, limiter: Any, public: frozenset[str] = PUBLIC_PATHS
+    ) -> None:
         self.app = app
         self.authenticate = authenticate
         self.limiter = limiter
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or scope["method"] == "OPTIONS":
+        # /.well-known/ holds only discovery documents: a probe for a missing one gets 404, not 401.
+        public = scope.get("path", "") in self.public or scope.get("path", "").startswith("/.well-known/")
+        if scope["type"] != "http" or public or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         try:

@@ -7,11 +7,14 @@ not depend on the server's locale.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import psycopg
+from psycopg import AsyncCursor
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -41,10 +44,27 @@ class Database:
         await self.pool.close()
 
     async def rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        async with self._reaching(), self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, params)
+            return await cur.fetchall()
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncCursor[dict[str, Any]]]:
+        """One read-write transaction: the role's sessions are read-only by default, and its grants
+        let it write only the OAuth tables (migration 0009)."""
+        async with (
+            self._reaching(),
+            self.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cur,
+        ):
+            await cur.execute("set transaction read write")
+            yield cur
+
+    @asynccontextmanager
+    async def _reaching(self) -> AsyncIterator[None]:
         try:
-            async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(sql, params)
-                return await cur.fetchall()
+            yield
         except psycopg.errors.UndefinedTable as exc:
             raise Unavailable(
                 "the marts are not built yet (run `spotify-history refresh`, or wait for the refresh_marts sensor)"

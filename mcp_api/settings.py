@@ -57,6 +57,11 @@ class ApiSettings(BaseSettings):
         default=2048, ge=0, description="Tool answers kept until the next marts build (per process); 0 = none."
     )
     api_cache_seconds: float = Field(default=600, ge=0, description="The longest a cached answer is used.")
+    oauth_loopback_client_metadata: bool = Field(
+        default=False,
+        description="Tests and development only: also accept Client ID Metadata Documents served over plain "
+        "http from a loopback address (never in production: the document's host proves nothing there).",
+    )
 
     @field_validator("cors_origins", "mcp_allowed_hosts", mode="before")
     @classmethod
@@ -79,6 +84,17 @@ class ApiSettings(BaseSettings):
     def public_origin(self) -> str:
         parts = urlsplit(self.public_base_url)
         return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def mcp_resource(self) -> str:
+        """This server's MCP endpoint as an OAuth resource (RFC 8707): what tokens are bound to."""
+        return f"{self.public_base_url}/mcp"
+
+    @property
+    def oauth_enabled(self) -> bool:
+        """OAuth needs an issuer clients may trust: https, or loopback http (RFC 8414, RFC 8252)."""
+        parts = urlsplit(self.public_base_url)
+        return parts.scheme == "https" or parts.hostname in ("127.0.0.1", "localhost", "::1")
 
     def allowed_hosts(self) -> list[str]:
         """Host headers the MCP endpoint accepts: loopback, PUBLIC_BASE_URL's host, MCP_ALLOWED_HOSTS."""

@@ -1,0 +1,153 @@
+"""`spotify-history mcp --user NAME`: the MCP tools over stdio, as local clients start them. The SDK's
+stdio client lists and calls every tool of the registry (answers equal to the HTTP API's for the
+same listener); stdout carries nothing but protocol; the command imports no Dagster, dbt or FastAPI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api_support import World, live_server, world
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from mcp_api.tools import TOOLS
+
+COMMAND = str(Path(sys.executable).with_name("spotify-history"))
+
+
+@pytest.fixture(scope="module")
+def data(home: Path, shared_exports: Path) -> World:
+    return world()
+
+
+@pytest.fixture(scope="module")
+def base(data: World) -> Iterator[str]:
+    with live_server(clock=None) as url:  # the real clock, as the stdio server has
+        yield url
+
+
+def sample_arguments(schema: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for a tool: nothing but what its schema requires, from the schema's own examples."""
+    args: dict[str, Any] = {}
+    for name in schema.get("required", []):
+        prop = schema["properties"][name]
+        examples = prop.get("examples") or prop.get("enum")
+        assert examples, f"required argument {name!r} has no examples in its schema: add one for clients"
+        args[name] = examples[0]
+    return args
+
+
+def server_params(user: str) -> StdioServerParameters:
+    return StdioServerParameters(command=COMMAND, args=["mcp", "--user", user], env=dict(os.environ))
+
+
+def test_stdio_lists_and_calls_every_tool(data: World, base: str) -> None:
+    listener = data["efrrowini"]
+
+    async def work() -> tuple[list[Any], dict[str, Any]]:
+        async with (
+            stdio_client(server_params(listener.name)) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            tools = (await session.list_tools()).tools
+            results = {t.name: await session.call_tool(t.name, sample_arguments(t.input_schema)) for t in tools}
+            return tools, results
+
+    tools, results = asyncio.run(work())
+    assert [t.name for t in tools] == list(TOOLS)
+    for tool in tools:
+        assert tool.input_schema == TOOLS[tool.name].args.model_json_schema()
+        result = results[tool.name]
+        assert not result.is_error, (tool.name, result.content)
+        args = sample_arguments(tool.input_schema)
+        response = httpx.post(
+            f"{base}/mcp/call", json={"tool": tool.name, "args": args}, headers=listener.auth, timeout=30
+        )
+        assert result.structured_content == response.json()["result"], tool.name
+
+
+def test_stdio_reads_one_listener_only(data: World) -> None:
+    a, b = data["efrrowini"], data["allisonkra"]
+
+    async def work() -> Any:
+        async with (
+            stdio_client(server_params(a.name)) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            return await session.call_tool("ops.sync_status", {"user_id": b.name})
+
+    refused = asyncio.run(work())
+    assert refused.is_error and "only its own user" in refused.content[0].text  # type: ignore[union-attr]
+
+
+def test_stdout_is_protocol_only_and_start_is_fast(data: World) -> None:
+    listener = data["vnegi10"]
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]  # fmt: skip
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [COMMAND, "mcp", "--user", listener.name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(messages[0]).encode() + b"\n")
+    process.stdin.flush()
+    first = process.stdout.readline()
+    elapsed = time.monotonic() - started
+    cpu = cpu_seconds(process.pid)
+    rest, stderr = process.communicate(b"".join(json.dumps(m).encode() + b"\n" for m in messages[1:]), timeout=60)
+    lines = [first, *rest.splitlines()]
+    replies = [json.loads(line) for line in lines if line.strip()]  # every stdout line is JSON-RPC
+    assert all(r["jsonrpc"] == "2.0" for r in replies)
+    assert [r.get("id") for r in replies] == [1, 2]
+    assert replies[0]["result"]["serverInfo"]["name"] == "spotify-history"
+    assert len(replies[1]["result"]["tools"]) == len(TOOLS)
+    assert process.returncode == 0, stderr.decode()
+    print(f"stdio server answered initialize {elapsed:.2f} s after start, using {cpu:.2f} s of CPU")
+    # "Starts in < 2 s": the work it does until it answers. Wall time on a shared test machine measures
+    # the other processes as well, so it only gets a sanity bound.
+    assert cpu < 2, cpu
+    assert elapsed < 60, elapsed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_unknown_user_fails_clearly_on_stderr(home: Path) -> None:
+    done = subprocess.run(
+        [COMMAND, "mcp", "--user", "nobody-here"], capture_output=True, env=dict(os.environ), timeout=60, input=b""
+    )
+    assert done.returncode == 1 and done.stdout == b""
+    assert b"no user named 'nobody-here'" in done.stderr
+
+
+def test_the_stdio_path_imports_no_dagster_dbt_or_fastapi() -> None:
+    probe = (
+        "import sys, orchestration.cli, orchestration.cli.mcp, mcp_api.stdio, orchestration.users, "
+        "orchestration.db.roles, orchestration.db\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'dagster', 'dbt', 'fastapi', 'dagster_dbt'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
