@@ -19,7 +19,7 @@ function drawTaste(data) {
     ...header("Your listening", data),
     h("div", { class: "stats" },
       stat("plays", fmt.int(data.plays), "plays", data.plays),
-      stat("minutes", fmt.minutes(data.minutes), "of music", data.minutes),
+      stat("minutes", fmt.minutes(data.minutes), "in plays", data.minutes),
       stat("unique_artists", fmt.int(data.unique_artists), "artists", data.unique_artists),
       stat("unique_tracks", fmt.int(data.unique_tracks), "tracks", data.unique_tracks),
       stat("repeat_rate", data.repeat_rate === null ? "–" : fmt.pct(data.repeat_rate), "repeat rate", data.repeat_rate ?? ""),
@@ -28,7 +28,7 @@ function drawTaste(data) {
     h("div", { class: "cols" },
       topList("Top artists", data.top_artists || [], (a) => [fmt.name(a.artist), null]),
       topList("Top tracks", data.top_tracks || [], (t) => [fmt.name(t.track), fmt.name(t.artist)])),
-    h("h2", {}, "Content mix"),
+    h("h2", {}, "Content mix (all streams)"),
     mix.length
       ? [
         h("div", { class: "mix", role: "img", "aria-label": mix.map(([k, m]) => `${k} ${fmt.pct(m / mixTotal)}`).join(", ") },
