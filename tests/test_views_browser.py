@@ -294,11 +294,15 @@ def test_views_tolerate_extra_fields_and_show_the_note(host: Host, calls: dict[s
             "history": {"first_play": "2022-01-01T00:00:00Z", "last_play": "2024-12-31T00:00:00Z", "plays": 1},
         }
         if "items" in data:
-            data["items"] = [{**i, "releases": 2, "track_uri": None} for i in data["items"]]
+            data["items"] = [
+                {**i, "releases": 2, "track_uri": None, "album": f"Album {n}"} for n, i in enumerate(data["items"])
+            ]
         frame = host.show(call, result={**call.result, "structuredContent": data})
         assert frame.get_attribute("body", "data-state") == "ready", (tool, frame.inner_text("body"))
         assert frame.inner_text("[role=note]") == data["note"]
         CHECKS[tool](frame, data)
+        if tool == "history.top_tracks":  # the album of the most played release, when the result has it
+            assert frame.inner_text("ol.bars > li:first-child .by") == f" · {data['items'][0]['artist']} · Album 0"
     assert host.outside_requests() == []
 
 
@@ -315,3 +319,15 @@ def test_text_only_results_still_draw(host: Host, calls: dict[str, Call]) -> Non
     call = calls["history.listening_heatmap"]
     frame = host.show(call, result={"content": call.result["content"]})
     check_heatmap(frame, call.data)
+
+
+def test_host_style_variables_are_applied(host: Host, calls: dict[str, Call]) -> None:
+    """The host's style variables win over the view's defaults; one that would load a file is ignored."""
+    frame = host.show(calls["history.top_artists"])
+    host.page.evaluate(
+        "setContext({styles: {variables: {'--color-background-primary': 'rgb(250, 240, 230)',"
+        " '--font-sans': 'x, url(fonts.test/x.woff2)'}}})"
+    )
+    frame.wait_for_function("getComputedStyle(document.body).backgroundColor === 'rgb(250, 240, 230)'")
+    assert "url" not in frame.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--font-sans')")
+    assert host.outside_requests() == []
