@@ -118,7 +118,10 @@ class Host:
             "([html, tool, input, result, width, theme]) => showView(html, tool, input, result, width, theme)",
             [call.html, call.tool, call.args, result or call.result, width, theme],
         )
-        self.page.frame_locator("#view").locator("body:not([data-state=waiting])").wait_for()
+        # showView cleared hostLog: `initialized` comes from the new document (the old one, or the
+        # iframe's first about:blank, must not be mistaken for it), then wait for it to draw.
+        self.page.wait_for_function("hostLog.some(m => m.method === 'ui/notifications/initialized')")
+        self.page.frame_locator("#view").locator("body[data-view]:not([data-state=waiting])").wait_for()
         frame = self.page.query_selector("#view").content_frame()  # type: ignore[union-attr]
         assert frame is not None
         return frame
