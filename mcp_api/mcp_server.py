@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute
 from mcp_api.errors import ApiError
 from mcp_api.runtime import Runtime
 from mcp_api.tools import TOOLS
+from mcp_api.views import resources as view_resources
 
 INSTRUCTIONS = (
     "Answers questions about one person's Spotify listening history (the owner of the API key): top artists "
@@ -38,6 +39,7 @@ def _tool_list() -> list[types.Tool]:
             input_schema=t.args.model_json_schema(),
             output_schema=t.result.model_json_schema(),
             annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False),
+            _meta=t.view.tool_meta() if t.view else None,
         )
         for t in TOOLS.values()
     ]
@@ -74,6 +76,8 @@ def build_server(runtime: Runtime, version: str) -> Server[Any]:
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=view_resources.list_resources,
+        on_read_resource=view_resources.read_resource,
     )
 
 

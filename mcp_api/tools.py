@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ValidationError
 
-from mcp_api import history, ops
+from mcp_api import history, ops, views
 from mcp_api import models as m
 from mcp_api.auth import Principal, UserRef, require_user, target_user
 from mcp_api.cache import ResultCache
@@ -35,6 +35,8 @@ class Tool(Generic[A, R]):
     run: Callable[[Call, A], Awaitable[R]]
     all_users: bool = False
     """The admin key may call it without user_id and get every user."""
+    view: views.View | None = None
+    """Its MCP Apps view: hosts that render them draw the result with it (mcp_api/views)."""
 
     @property
     def operation_id(self) -> str:
@@ -97,6 +99,7 @@ TOOLS: dict[str, Tool[Any, Any]] = {
             m.ListArgs,
             m.TasteSummary,
             history.taste_summary,
+            view=views.TASTE,
         ),
         Tool(
             "history.top_artists",
@@ -105,6 +108,7 @@ TOOLS: dict[str, Tool[Any, Any]] = {
             m.ListArgs,
             m.TopArtists,
             history.top_artists,
+            view=views.TOP_ARTISTS,
         ),
         Tool(
             "history.top_tracks",
@@ -112,6 +116,7 @@ TOOLS: dict[str, Tool[Any, Any]] = {
             m.ListArgs,
             m.TopTracks,
             history.top_tracks,
+            view=views.TOP_TRACKS,
         ),
         Tool(
             "history.listening_heatmap",
@@ -120,6 +125,7 @@ TOOLS: dict[str, Tool[Any, Any]] = {
             m.WindowArgs,
             m.Heatmap,
             history.listening_heatmap,
+            view=views.HEATMAP,
         ),
         Tool(
             "history.repeat_rate",
@@ -136,6 +142,7 @@ TOOLS: dict[str, Tool[Any, Any]] = {
             m.ListArgs,
             m.Coverage,
             history.coverage,
+            view=views.COVERAGE,
         ),
         Tool(
             "ops.sync_status",
