@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from orchestration.cli import api_keys, auth, database, imports, refresh, run, serve, users
+from orchestration.cli import api_keys, auth, database, imports, refresh, run, serve, top, users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -24,3 +24,4 @@ main.add_command(serve.serve_api)
 main.add_command(api_keys.api_key)
 main.add_command(auth.auth)
 main.add_command(auth.poll)
+main.add_command(top.snapshot_top)

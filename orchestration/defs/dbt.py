@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.config import get_settings
 from orchestration.db import ensure_schema, libpq_env
+from orchestration.marts_builds import record_marts_build
 
 project_dir = get_settings().dbt_project_dir
 dbt_project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
@@ -92,7 +94,14 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
     os.environ.update(libpq_env())  # profiles.yml reads PGHOST … PGDATABASE
     ensure_views(context)
     args = [*BUILD_ARGS, "--full-refresh"] if config.full_refresh else BUILD_ARGS
-    yield from dbt.cli(args, context=context).stream()
+    started, invocation = datetime.now(UTC), dbt.cli(args, context=context)
+    results = invocation.target_path / "run_results.json"
+    try:
+        yield from invocation.stream()
+    except Exception as exc:  # recorded for ops.latest_job_runs, then failed as before
+        record_marts_build(context.run_id, config.full_refresh, started, results, error=str(exc))
+        raise
+    record_marts_build(context.run_id, config.full_refresh, started, results)
 
 
 def missing_views() -> list[str]:
