@@ -11,8 +11,15 @@ from orchestration.defs.spotify_top import spotify_top_items, spotify_top_job, s
 from orchestration.loading.importer import NoProgress
 
 defs = dg.Definitions(
-    assets=[*app_tables, *spotify_app_tables, import_export_file, api_recently_played, dbt_models]
-    + [*top_app_tables, spotify_top_items],
+    assets=[
+        *app_tables,
+        *spotify_app_tables,
+        import_export_file,
+        api_recently_played,
+        dbt_models,
+        *top_app_tables,
+        spotify_top_items,
+    ],
     jobs=[import_export_job, refresh_marts_job, spotify_sync_job, spotify_top_job],
     sensors=[inbox_sensor, refresh_marts_sensor, spotify_sensor, spotify_top_sensor],
     # The CLI swaps in a terminal progress bar for its in-process runs.
