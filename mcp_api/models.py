@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -296,8 +297,14 @@ class SpotifyTop(Out):
 SearchType = Literal["track", "artist", "album", "show"]
 
 
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("q must not contain NUL characters")
+    return text
+
+
 class _SearchFields(_Base):
-    q: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+    q: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_nul)] = Field(
         description="What to look for in the listener's played tracks, artists, albums and shows (1-200 "
         "characters; case and accents do not matter; each word matches the start of a word)."
     )
