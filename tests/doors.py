@@ -28,7 +28,8 @@ def mcp(base: str, key: str, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         f"{base}/mcp", json=body, headers={**MCP_HEADERS, "Authorization": f"Bearer {key}"}, timeout=30
     )
     assert response.status_code == 200, response.text
-    return response.json()["result"]  # type: ignore[no-any-return]
+    result: dict[str, Any] = response.json()["result"]
+    return result
 
 
 def call_all(base: str, key: str, tool: str, **args: Any) -> dict[str, Any]:

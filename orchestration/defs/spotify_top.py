@@ -14,7 +14,7 @@ import dagster as dg
 
 from orchestration.db import connect, ensure_schema
 from orchestration.defs.imports import RAW_SOURCE
-from orchestration.defs.spotify import USER_TAG, spotify_users
+from orchestration.defs.spotify import SPOTIFY_USERS, USER_TAG, spotify_users
 from orchestration.spotify.top import SnapshotResult, take_snapshot
 
 TOP_ITEMS = dg.AssetKey([RAW_SOURCE, "spotify_top_items"])
@@ -158,7 +158,7 @@ def busy_users(instance: dg.DagsterInstance) -> set[str]:
 def spotify_top_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     ensure_schema()
     states = users_to_snapshot()
-    existing = set(context.instance.get_dynamic_partitions(spotify_users.name))
+    existing = set(context.instance.get_dynamic_partitions(SPOTIFY_USERS))
     missing = sorted({s.name for s in states} - existing)
     requests = plan_snapshots(states, busy_users(context.instance), datetime.now(UTC))
     return dg.SensorResult(

@@ -505,7 +505,8 @@ class FakeSpotify:
             return _api_error(400, "Invalid time range")
         limit = int(params.get("limit", "20"))
         now = self.clock()
-        since = now - TOP_RANGES[time_range] if TOP_RANGES[time_range] else None
+        span = TOP_RANGES[time_range]
+        since = now - span if span is not None else None
         with self._lock:
             plays = [p for p in self.accounts[account].plays if p.played_at <= now]
         # Spotify's ranking is its own secret; here: the account's plays in the range, most played first.
