@@ -143,8 +143,13 @@ def main() -> None:
         print(f"{name:<48} {items:>5} {len(calls):>6} {r['p50_ms']:>7} {r['p99_ms']:>7}")
     overall = {"calls": len(every), "p50_ms": pct(every, 0.5), "p99_ms": pct(every, 0.99)}
     overall["mean_ms"] = round(statistics.fmean(every), 2)
-    verdict = "met" if overall["p99_ms"] < TARGET_P99_MS else "MISSED"
-    print(f"\nall queries: p50 {overall['p50_ms']} ms, p99 {overall['p99_ms']} ms (target p99 < 50 ms: {verdict})")
+    # Pooled figures favour the fast queries (more calls fit in the same seconds): judge each query.
+    under = [n for n, r in results.items() if r["p99_ms"] < TARGET_P99_MS]
+    overall["queries_under_target"] = f"{len(under)}/{len(results)}"
+    print(f"\nall calls pooled: p50 {overall['p50_ms']} ms, p99 {overall['p99_ms']} ms")
+    print(f"queries with p99 < {TARGET_P99_MS:.0f} ms: {len(under)} of {len(results)}")
+    for name in results.keys() - set(under):
+        print(f"  MISSED: {name} (p99 {results[name]['p99_ms']} ms)")
     print(json.dumps({"benchmark": "search", "plays": args.plays, "overall": overall, "queries": results}))
 
 

@@ -215,12 +215,15 @@ where s.user_id = %(user_id)s
 """
 
 # The query folded by the very function that folded the catalog (marts.search_fold); its words cut
-# to 15 characters plus '#<user_id>' are the GIN lookup (listening_catalog.search_terms), and every
-# word must start a word of the item's text (which also checks words longer than 15 characters).
+# to 15 characters plus '#<user_id>' are the lookup in the GIN expression index on
+# marts.search_terms(user_id, search_text) (same expression), and every word must start a word of the
+# item's text (which also checks words longer than 15 characters). Patterns are computed once (q),
+# so each candidate row costs two LIKE ALL and no subquery.
 # Rank: 0 exact name, 1 name starts with the query, 2 every word in the name, 3 needs the artist.
 SEARCH = """
 with q as materialized (
-    select key, string_to_array(key, ' ') as words,
+    select key, key || '%%' as prefix,
+           array(select '%% ' || w || '%%' from unnest(string_to_array(key, ' ')) w) as words,
            array['#' || %(user_id)s::text]
                || array(select left(w, 15) from unnest(string_to_array(key, ' ')) w) as terms
     from (select marts.search_fold(%(q)s) as key) f
@@ -228,16 +231,15 @@ with q as materialized (
 select c.item_type, c.item_name, c.artist_name, c.uri, c.plays, c.ms_played, c.first_played_at,
        c.last_played_at,
        case when c.search_key = (select key from q) then 0
-            when c.search_key like (select key from q) || '%%' then 1
-            when (select bool_and((' ' || c.search_key) like '%% ' || w || '%%') from unnest((select words from q)) w)
-            then 2
+            when c.search_key like (select prefix from q) then 1
+            when ' ' || c.search_key like all ((select words from q)::text[]) then 2
             else 3 end as match
 from marts.listening_catalog c
 where (select key from q) <> ''
-  and c.search_terms @> (select terms from q)
+  and marts.search_terms(c.user_id, c.search_text) @> (select terms from q)
   and c.user_id = %(user_id)s
   and (%(type)s::text is null or c.item_type = %(type)s::text)
-  and (select bool_and((' ' || c.search_text) like '%% ' || w || '%%') from unnest((select words from q)) w)
+  and ' ' || c.search_text like all ((select words from q)::text[])
 order by match, c.plays desc, c.last_played_at desc, c.item_name collate "C", c.artist_name collate "C" nulls first
 limit %(limit)s
 """

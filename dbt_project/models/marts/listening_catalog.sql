@@ -13,7 +13,7 @@
     on_schema_change='fail',
     post_hook=["{{ record_watermark() }}", "analyze {{ this }}"],
     indexes=[
-      {'columns': ['search_terms'], 'type': 'gin'},
+      {'columns': [search_terms('user_id', 'search_text')], 'type': 'gin'},
       {'columns': ['user_id', 'item_type', 'item_name']},
     ],
 ) }}
@@ -88,7 +88,6 @@ select
     last_played_at,
     search_key,
     search_text,
-    {{ search_terms_sql('user_id', 'search_text') }} as search_terms,
     -- The build that (re)wrote the user's rows: the tests check those only (macros/latest_batch.sql).
     '{{ run_started_at }}'::timestamptz as built_at
 from keyed
