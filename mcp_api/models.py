@@ -7,9 +7,18 @@ says just `integer` / `string`, which GPT Actions and MCP clients read more reli
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from mcp_api import windows
@@ -233,3 +242,124 @@ class ImportItem(Out):
 
 class LatestImports(Out):
     items: list[ImportItem]
+
+
+# -- spotify.get_top, history.search, ops.latest_job_runs -------------------------------------------
+
+
+class _Optional(Out):
+    """An item whose optional keys (None) are left out of the answer rather than sent as null."""
+
+    @model_serializer(mode="wrap")
+    def _drop_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in self._optional}
+
+    _optional: ClassVar[frozenset[str]] = frozenset()
+
+
+TopEntity = Literal["artists", "tracks"]
+TopTimeRange = Literal["short_term", "medium_term", "long_term"]
+
+
+class _TopFields(_Base):
+    entity: TopEntity = Field(description="artists or tracks.")
+    time_range: TopTimeRange = Field(
+        default="medium_term",
+        description="Spotify's range: short_term (about 4 weeks), medium_term (about 6 months, default), "
+        "long_term (several years).",
+    )
+
+
+class TopArgs(_User, _Limit, _TopFields):
+    pass
+
+
+class SpotifyTopItem(_Optional):
+    _optional = frozenset({"artists", "genres", "popularity"})
+    rank: int
+    name: str
+    uri: str | None
+    artists: list[str] | None = Field(default=None, description="Tracks: the credited artists.")
+    genres: list[str] | None = Field(default=None, description="Artists: Spotify's genres.")
+    popularity: int | None = Field(default=None, description="Spotify's popularity 0-100.")
+
+
+class SpotifyTop(Out):
+    user: str = Field(description="The listener's user name.")
+    entity: TopEntity
+    time_range: TopTimeRange
+    snapshot_at: datetime | None = Field(description="When Spotify's list was fetched (null: no snapshot yet).")
+    items: list[SpotifyTopItem] = Field(description="Spotify's ranking, rank 1 first.")
+    note: str | None = Field(default=None, description="Why the list is empty, when it is.")
+
+
+SearchType = Literal["track", "artist", "album", "show"]
+
+
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("q must not contain NUL characters")
+    return text
+
+
+class _SearchFields(_Base):
+    q: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_nul)] = Field(
+        description="What to look for in the listener's played tracks, artists, albums and shows (1-200 "
+        "characters; case and accents do not matter; each word matches the start of a word)."
+    )
+    type: SearchType | SkipJsonSchema[None] = Field(
+        default=None, description="Only this kind of item: track, artist, album or show (default: all)."
+    )
+
+
+class SearchArgs(_User, _Limit, _SearchFields):
+    pass
+
+
+class SearchItem(_Optional):
+    _optional = frozenset({"artist", "uri"})
+    type: SearchType
+    name: str
+    artist: str | None = Field(default=None, description="Tracks and albums: the artist.")
+    uri: str | None = Field(default=None, description="Tracks: the most played Spotify URI of the song.")
+    plays: int = Field(description="Plays (music) or listened episodes (shows), over all stored history.")
+    minutes: float
+    first_played: datetime
+    last_played: datetime
+
+
+class SearchResult(Out):
+    user: str = Field(description="The listener's user name.")
+    q: str
+    type: SearchType | None
+    items: list[SearchItem] = Field(description="Best match first (exact name, name prefix, words), then most played.")
+
+
+JobKind = Literal["import", "poll", "backfill", "initial_sync", "top_snapshot", "marts_build"]
+
+
+class JobRunsArgs(_User, _Limit):
+    kind: JobKind | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Only this kind: import, poll, backfill, initial_sync, top_snapshot or marts_build.",
+    )
+
+
+class JobRunItem(Out):
+    kind: JobKind
+    id: int = Field(description="The run's id in its registry (import, sync, snapshot or build id).")
+    user: str | None = Field(description="The listener; null for marts builds (they serve every user).")
+    status: str = Field(description="running, succeeded, failed, rate_limited or needs_reauth.")
+    started_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, int | None] = Field(
+        description="imports: records, inserted, duplicates; polls/backfills/initial syncs: requests, fetched, "
+        "inserted; top snapshots: requests, items; marts builds: models, tests, failures."
+    )
+    detail: str | None = Field(description="Import: the file; sync: why it stopped; build: full refresh.")
+    error: str | None
+
+
+class LatestJobRuns(Out):
+    items: list[JobRunItem] = Field(description="Newest first.")

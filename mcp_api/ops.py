@@ -30,3 +30,33 @@ async def latest_imports(c: Call, args: m.ImportsArgs) -> m.LatestImports:
         {"all_users": c.user is None, "user_id": c.user.user_id if c.user else None, "limit": args.limit},
     )
     return m.LatestImports(items=[m.ImportItem.model_validate(r) for r in rows])
+
+
+async def latest_job_runs(c: Call, args: m.JobRunsArgs) -> m.LatestJobRuns:
+    rows = await c.db.rows(
+        q.LATEST_JOB_RUNS,
+        {
+            "all_users": c.user is None,
+            "user_id": c.user.user_id if c.user else None,
+            "kind": args.kind,
+            "limit": args.limit,
+        },
+    )
+    return m.LatestJobRuns.model_validate(
+        {
+            "items": [
+                {
+                    "kind": r["kind"],
+                    "id": r["run_id"],
+                    "user": r["user_name"],
+                    "status": r["status"],
+                    "started_at": r["started_at"],
+                    "finished_at": r["finished_at"],
+                    "counts": r["counts"] or {},
+                    "detail": r["detail"],
+                    "error": r["error"],
+                }
+                for r in rows
+            ]
+        }
+    )

@@ -213,3 +213,65 @@ limit %(limit)s
 
 def iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+# -- spotify.get_top, history.search, ops.latest_job_runs -----------------------------------------
+
+SPOTIFY_TOP = """
+select rank, item_name, item_uri, artist_names, genres, popularity, snapshot_at
+from marts.spotify_top
+where user_id = %(user_id)s and entity = %(entity)s and time_range = %(time_range)s and is_latest
+order by rank
+limit %(limit)s
+"""
+
+# Why a top list is empty: is the user linked, and was any snapshot taken. Read through jsonb, as
+# USER_COLUMNS does, so older marts answer null instead of failing.
+SPOTIFY_TOP_STATE = """
+select to_jsonb(s) ->> 'token_status' as token_status,
+       (select max(snapshot_at) from marts.spotify_top t where t.user_id = s.user_id) as last_snapshot_at
+from marts.sync_status s
+where s.user_id = %(user_id)s
+"""
+
+# The query folded by the very function that folded the catalog (marts.search_fold); its words cut
+# to 15 characters plus '#<user_id>' are the lookup in the GIN expression index on
+# marts.search_terms(user_id, search_text) (same expression), and every word must start a word of the
+# item's text (which also checks words longer than 15 characters). Patterns are computed once (q),
+# so each candidate row costs two LIKE ALL and no subquery.
+# Rank: 0 exact name, 1 name starts with the query, 2 every word in the name, 3 needs the artist.
+SEARCH = """
+with q as materialized (
+    select key, key || '%%' as prefix,
+           array(select '%% ' || w || '%%' from unnest(string_to_array(key, ' ')) w) as words,
+           array['#' || %(user_id)s::text]
+               || array(select left(w, 15) from unnest(string_to_array(key, ' ')) w) as terms
+    from (select marts.search_fold(%(q)s) as key) f
+)
+select c.item_type, c.item_name, c.artist_name, c.uri, c.plays, c.ms_played, c.first_played_at,
+       c.last_played_at,
+       case when c.search_key = (select key from q) then 0
+            when c.search_key like (select prefix from q) then 1
+            when ' ' || c.search_key like all ((select words from q)::text[]) then 2
+            else 3 end as match
+from marts.listening_catalog c
+where (select key from q) <> ''
+  and marts.search_terms(c.user_id, c.search_text) @> (select terms from q)
+  and c.user_id = %(user_id)s
+  and (%(type)s::text is null or c.item_type = %(type)s::text)
+  and ' ' || c.search_text like all ((select words from q)::text[])
+order by match, c.plays desc, c.last_played_at desc, c.item_name collate "C", c.artist_name collate "C" nulls first
+limit %(limit)s
+"""
+
+SEARCH_FOLD = "select marts.search_fold(%(q)s) as key"
+
+# A user's runs and the marts builds (which serve every user); the admin key without user_id: all.
+LATEST_JOB_RUNS = """
+select kind, run_id, user_name, status, started_at, finished_at, counts, detail, error
+from marts.job_runs
+where (%(all_users)s or user_id = %(user_id)s or user_id is null)
+  and (%(kind)s::text is null or kind = %(kind)s::text)
+order by started_at desc, run_id desc
+limit %(limit)s
+"""

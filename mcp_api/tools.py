@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ValidationError
 
-from mcp_api import history, ops, views
+from mcp_api import catalog, history, ops, views
 from mcp_api import models as m
 from mcp_api.auth import Principal, UserRef, require_user, target_user
 from mcp_api.cache import ResultCache
@@ -160,6 +160,31 @@ TOOLS: dict[str, Tool[Any, Any]] = {
             m.ImportsArgs,
             m.LatestImports,
             ops.latest_imports,
+            all_users=True,
+        ),
+        Tool(
+            "spotify.get_top",
+            "Spotify's own ranking of the listener's top artists or tracks (short_term ≈ 4 weeks, medium_term ≈ "
+            "6 months, long_term = years), from a daily snapshot. Empty with a note when not linked to Spotify.",
+            m.TopArgs,
+            m.SpotifyTop,
+            catalog.get_top,
+        ),
+        Tool(
+            "history.search",
+            "Search what the listener has played (tracks, artists, albums, shows; not Spotify's catalog): plays, "
+            "minutes, first and last play. Case and accents do not matter. For 'when did I first hear …'.",
+            m.SearchArgs,
+            m.SearchResult,
+            catalog.search,
+        ),
+        Tool(
+            "ops.latest_job_runs",
+            "The latest work done for the listener, newest first: imports, polls, initial syncs/backfills, top-list "
+            "snapshots and marts builds, with status, times, counts and errors. Admin key without user_id: all.",
+            m.JobRunsArgs,
+            m.LatestJobRuns,
+            ops.latest_job_runs,
             all_users=True,
         ),
     )

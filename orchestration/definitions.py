@@ -21,6 +21,7 @@ from orchestration.defs.keys import app_tables
 from orchestration.defs.spotify.assets import api_recently_played
 from orchestration.defs.spotify.jobs import spotify_sync_job
 from orchestration.defs.spotify.sensors import spotify_sensor
+from orchestration.defs.spotify.top import spotify_top_items, spotify_top_job, spotify_top_sensor, top_app_tables
 from orchestration.loading.importer import NoProgress
 
 
@@ -30,9 +31,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     prepare_if_dev(project)  # under `dagster dev` only: re-parse the models when they changed
     dbt = dbt_models(project)
     return dg.Definitions(
-        assets=[*app_tables, import_export_file, api_recently_played, dbt],
-        jobs=[import_export_job, refresh_marts_job(dbt), spotify_sync_job],
-        sensors=[inbox_sensor(settings), refresh_marts_sensor(dbt), spotify_sensor(settings)],
+        assets=[*app_tables, *top_app_tables, import_export_file, api_recently_played, spotify_top_items, dbt],
+        jobs=[import_export_job, refresh_marts_job(dbt), spotify_sync_job, spotify_top_job],
+        sensors=[inbox_sensor(settings), refresh_marts_sensor(dbt), spotify_sensor(settings), spotify_top_sensor],
         # The CLI swaps in a terminal progress bar for its in-process runs.
         resources={"import_progress": NoProgress(), "dbt": dbt_resource(project)},
     )

@@ -13,6 +13,7 @@
       'listening_heatmap': 'source_batch_at', 'coverage': 'source_batch_at',
       'content_mix': 'source_batch_at', 'top_shows': 'source_batch_at',
       'top_audiobooks': 'source_batch_at',
+      'listening_catalog': 'built_at',
   } -%}
   {{- return(columns.get(relation.identifier) if relation.identifier is defined else none) -}}
 {%- endmacro %}

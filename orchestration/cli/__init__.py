@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from orchestration.cli import api_keys, auth, database, imports, mcp, refresh, run, serve, users
+from orchestration.cli import api_keys, auth, database, imports, mcp, refresh, run, serve, top, users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -26,3 +26,4 @@ main.add_command(mcp.mcp)
 main.add_command(api_keys.api_key)
 main.add_command(auth.auth)
 main.add_command(auth.poll)
+main.add_command(top.snapshot_top)

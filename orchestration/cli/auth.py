@@ -87,7 +87,8 @@ def login(user: str, no_browser: bool, port: int | None, timeout: int) -> None:
     click.echo(
         f"linked {user} to Spotify account {who} ({result.spotify_user_id}). Dagster's spotify_sensor now fetches "
         f"the last {settings.initial_sync_max_days} days the API still offers, then polls every "
-        f"{settings.poll_interval_seconds // 60 or 1} min."
+        f"{settings.poll_interval_seconds // 60 or 1} min; the spotify_top_sensor snapshots Spotify's top lists "
+        "now and then daily."
     )
 
 

@@ -127,3 +127,29 @@ def run_spotify_sync(user: str, mode: str = "poll") -> dict[str, Any]:
     if row is None:
         raise RunError("the run succeeded but recorded no sync", result.run_id)
     return {**row, "run_id": result.run_id}
+
+
+def run_top_snapshot(user: str) -> dict[str, Any]:
+    """A snapshot of `user`'s top lists as a run of the spotify_top_snapshot job; returns its registry row."""
+    from orchestration.defs.spotify.partitions import spotify_users
+    from orchestration.defs.spotify.top import JOB_NAME
+    from orchestration.spotify.top import snapshot_of_run
+
+    job = load_definitions().resolve_job_def(JOB_NAME)
+    instance = get_instance()
+    if not instance.has_dynamic_partition(spotify_users.name, user):
+        instance.add_dynamic_partitions(spotify_users.name, [user])
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=user,
+        run_config=QUIET_CONSOLE,
+        tags={"spotify_history/user": user, "spotify_history/trigger": "cli"},
+        raise_on_error=False,
+    )
+    with connect() as conn:
+        row = snapshot_of_run(conn, result.run_id)
+    if not result.success:
+        raise RunError((row or {}).get("error") or _failure_message(result), result.run_id)
+    if row is None:
+        raise RunError("the run succeeded but recorded no snapshot", result.run_id)
+    return {**row, "run_id": result.run_id}

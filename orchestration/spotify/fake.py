@@ -500,24 +500,58 @@ class FakeSpotify:
         kind = request.path_params["kind"]
         if kind not in ("artists", "tracks"):
             return _api_error(404, "Service not found")
+        time_range = params.get("time_range", "medium_term")
+        if time_range not in TOP_RANGES:
+            return _api_error(400, "Invalid time range")
         limit = int(params.get("limit", "20"))
         now = self.clock()
+        span = TOP_RANGES[time_range]
+        since = now - span if span is not None else None
         with self._lock:
             plays = [p for p in self.accounts[account].plays if p.played_at <= now]
+        # Spotify's ranking is its own secret; here: the account's plays in the range, most played first.
+        plays = [p for p in plays if since is None or p.played_at > since]
         counts: dict[str, int] = {}
         items: dict[str, dict[str, Any]] = {}
         for p in plays:
             if kind == "tracks":
-                key, item = p.track.id, p.track.as_json()
+                key, item = p.track.id, {**p.track.as_json(), "popularity": _popularity(p.track.id)}
             else:
                 aid, name = p.track.artists[0]
-                key, item = aid, {"id": aid, "name": name, "uri": f"spotify:artist:{aid}", "type": "artist"}
+                key, item = aid, _artist_json(aid, name)
             counts[key] = counts.get(key, 0) + 1
             items[key] = item
         ranked = sorted(counts, key=lambda k: (-counts[k], k))
         return JSONResponse(
             {"items": [items[k] for k in ranked[:limit]], "total": len(ranked), "limit": limit, "offset": 0}
         )
+
+
+# The ranges /v1/me/top serves: about 4 weeks, about 6 months, everything (None).
+TOP_RANGES: dict[str, timedelta | None] = {
+    "short_term": timedelta(weeks=4),
+    "medium_term": timedelta(days=182),
+    "long_term": None,
+}
+GENRES = ("indie pop", "synthwave", "art rock", "bossa nova", "dream pop", "post-punk")
+
+
+def _popularity(spotify_id: str) -> int:
+    return sum(map(ord, spotify_id)) % 101
+
+
+def _artist_json(artist_id: str, name: str) -> dict[str, Any]:
+    """A full artist object as /v1/me/top/artists gives it (genres and popularity made up, stable)."""
+    n = _popularity(artist_id)
+    genres = [GENRES[n % len(GENRES)], GENRES[(n // 7) % len(GENRES)]] if n % 4 else []
+    return {
+        "id": artist_id,
+        "name": name,
+        "uri": f"spotify:artist:{artist_id}",
+        "type": "artist",
+        "genres": sorted(set(genres)),
+        "popularity": n,
+    }
 
 
 def _ms(moment: datetime) -> datetime:

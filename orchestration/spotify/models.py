@@ -49,6 +49,7 @@ class Track(_Model):
     duration_ms: int | None = None
     artists: list[Artist] = []
     album: Album | None = None
+    popularity: int | None = None  # 0-100; in full track objects (top tracks), not in every answer
 
 
 class Context(_Model):
@@ -79,6 +80,8 @@ class TopArtist(_Model):
     id: str
     name: str
     uri: str | None = None
+    genres: list[str] | None = None
+    popularity: int | None = None
 
 
 class TopTracksPage(_Model):

@@ -9,6 +9,7 @@ import functools
 import json
 import subprocess
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from orchestration.db import catalog, connect, ensure_schema
 from orchestration.db.dbt_cli import EXECUTABLE, dbt_env
 from orchestration.defs.dbt.project import DBT_EXECUTABLE, dbt_project, require_manifest
+from orchestration.marts_builds import record_marts_build
 
 DBT_ASSETS = "dbt_models"
 DBT_POOL = "dbt"
@@ -73,7 +75,14 @@ def _dbt_models(project_dir: str, manifest_path: str, _manifest_mtime: int) -> d
         ensure_schema()
         ensure_views(context, Path(project_dir), manifest)
         args = [*BUILD_ARGS, "--full-refresh"] if config.full_refresh else BUILD_ARGS
-        yield from dbt.cli(args, context=context).stream()
+        started, invocation = datetime.now(UTC), dbt.cli(args, context=context)
+        results = invocation.target_path / "run_results.json"
+        try:
+            yield from invocation.stream()
+        except Exception as exc:  # recorded for ops.latest_job_runs, then failed as before
+            record_marts_build(context.run_id, config.full_refresh, started, results, error=str(exc))
+            raise
+        record_marts_build(context.run_id, config.full_refresh, started, results)
 
     return build
 

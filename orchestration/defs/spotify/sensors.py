@@ -48,10 +48,11 @@ def plan_runs(users: list[LinkedUser], busy: set[str], now: datetime, poll_inter
     return requests
 
 
-def busy_users(instance: dg.DagsterInstance) -> set[str]:
+def busy_users(instance: dg.DagsterInstance, job_name: str = JOB_NAME) -> set[str]:
+    """Users with a run of `job_name` queued or going (a second one would only wait for the pool)."""
     runs = instance.get_runs(
         filters=dg.RunsFilter(
-            job_name=JOB_NAME,
+            job_name=job_name,
             statuses=[
                 dg.DagsterRunStatus.QUEUED,
                 dg.DagsterRunStatus.NOT_STARTED,
