@@ -8,6 +8,7 @@ import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -36,6 +37,18 @@ DEFAULT_LIMITS = Limits(
     max_entries=1000,
     max_records=1_000_000,
 )
+
+
+NOW = datetime.now(UTC)
+TWO_DAYS_AHEAD = (NOW + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def account_music(*records: dict[str, object]) -> Callable[[Path], Path]:
+    def build(tmp_path: Path) -> Path:
+        good = {"endTime": "2020-01-01 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1}
+        return write_json(tmp_path / "StreamingHistory_music_0.json", [good, *({**good, **r} for r in records)])
+
+    return build
 
 
 def capped(**caps: float) -> Limits:
@@ -199,6 +212,26 @@ CASES = {
         ),
         (HISTORY, "record 2", "'ms_played'", "null"),
     ),
+    "negative ms_played": Bad(with_record(3, ms_played=-5), (HISTORY, "record 3", "'ms_played'", "negative")),
+    "negative msPlayed": Bad(
+        account_music({"msPlayed": -1}), ("StreamingHistory_music_0.json", "record 2", "'msPlayed'", "negative")
+    ),
+    "ts before 2006": Bad(with_record(2, ts="2005-12-31T23:59:59Z"), (HISTORY, "record 2", "'ts'", "2006-01-01")),
+    "ts two days ahead": Bad(with_record(4, ts=TWO_DAYS_AHEAD), (HISTORY, "record 4", "'ts'", "one day after now")),
+    "endTime before 2006": Bad(
+        account_music({"endTime": "1970-01-01 00:00"}),
+        ("StreamingHistory_music_0.json", "record 2", "'endTime'", "2006-01-01"),
+    ),
+    "offline_timestamp (seconds) before 2006": Bad(
+        with_record(2, offline_timestamp=1_000_000_000), (HISTORY, "record 2", "'offline_timestamp'", "2006-01-01")
+    ),
+    "offline_timestamp (milliseconds) two days ahead": Bad(
+        with_record(5, offline_timestamp=int((NOW + timedelta(days=2)).timestamp() * 1000)),
+        (HISTORY, "record 5", "'offline_timestamp'", "one day after now"),
+    ),
+    "negative offline_timestamp": Bad(
+        with_record(1, offline_timestamp=-1), (HISTORY, "record 1", "'offline_timestamp'")
+    ),
     ".zip that is not a ZIP": Bad(not_a_zip, ("my_spotify_data.zip", "not a valid ZIP")),
     "second file in the ZIP bad": Bad(second_file_bad, (SECOND, "record 2", "'ms_played'")),
 }
@@ -244,3 +277,21 @@ def test_a_failed_import_does_not_block_the_next_one(tmp_path: Path, conn: psyco
     assert (result.records, result.inserted) == (3000, 3000)
     assert stored_counts(conn, user) == {"extended": 3000}
     assert [status for _, status, *_ in registry_rows(conn, user)] == ["failed", "succeeded"]
+
+
+def test_values_at_the_edges_of_what_spotify_writes_are_kept(
+    tmp_path: Path, conn: psycopg.Connection, user: str
+) -> None:
+    """The refusals above stop exactly at their rules: zero play time, unknown offline times (0, null),
+    the first second of 2006 and a play less than a day ahead (clock skew) all import."""
+    soon = (NOW + timedelta(hours=23)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    records = [
+        extended_record("2006-01-01T00:00:00Z", ms_played=0, offline_timestamp=0),
+        extended_record(soon, offline_timestamp=None),
+        extended_record("2020-01-01T00:00:00Z", offline_timestamp=int(NOW.timestamp() * 1000)),
+        extended_record("2020-01-01T00:00:01Z", offline_timestamp=1_136_073_600),  # 2006-01-01 in seconds
+    ]
+    result = import_path(write_json(tmp_path / HISTORY, records), user)
+
+    assert (result.records, result.inserted) == (4, 4)
+    assert stored_counts(conn, user) == {"extended": 4}

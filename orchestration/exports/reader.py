@@ -16,8 +16,10 @@ import ijson
 
 from orchestration.exports.errors import ExportError, InvalidFileError
 from orchestration.exports.formats import (
+    EPOCH_MS_ABOVE,
     EXTENDED,
     PYTHON_TYPES,
+    TIME_FORMATS,
     TIMESTAMP_PATTERNS,
     ExportFormat,
     Kind,
@@ -26,6 +28,7 @@ from orchestration.exports.formats import (
     file_variant,
     is_personal,
     looks_like_history_file,
+    time_window,
 )
 from orchestration.exports.sources import Entry
 
@@ -142,6 +145,13 @@ class RowBuilder:
         self._valid_types: set[tuple[type, ...]] = set()
         self._ts_index = fmt.fields.index(fmt.time_field)
         self._ts_pattern = TIMESTAMP_PATTERNS[fmt.time_field.kind]
+        earliest, latest = time_window()
+        self._window = (earliest, latest)
+        # The export's own text format compares like the time it denotes: no parsing per record.
+        self._ts_range = tuple(t.strftime(TIME_FORMATS[fmt.time_field.kind]) for t in (earliest, latest))
+        self._epoch_range = (earliest.timestamp(), latest.timestamp())
+        self._non_negative = tuple(i for i, f in enumerate(fmt.fields) if f.non_negative)
+        self._epochs = tuple(i for i, f in enumerate(fmt.fields) if f.epoch)
 
     def build(self, record: dict[str, Any], record_no: int) -> Row:
         shape = tuple(record)
@@ -155,8 +165,30 @@ class RowBuilder:
         if not self._ts_pattern.match(ts):
             key = self._keys[self._ts_index]
             raise InvalidFileError(self.file_name, f"field {key!r} is not a valid timestamp: {ts!r}", record_no)
+        if not self._ts_range[0] <= ts <= self._ts_range[1]:
+            self._refuse_time(self._ts_index, ts, record_no)
+        for i in self._non_negative:
+            if values[i] is not None and values[i] < 0:
+                key = self._keys[i]
+                raise InvalidFileError(
+                    self.file_name, f"field {key!r} is negative ({values[i]}); Spotify never writes that", record_no
+                )
+        for i in self._epochs:
+            if values[i]:  # 0 and null: unknown
+                seconds = values[i] / 1000 if values[i] > EPOCH_MS_ABOVE else values[i]
+                if not self._epoch_range[0] <= seconds <= self._epoch_range[1]:
+                    self._refuse_time(i, values[i], record_no)
         extra = json.dumps({k: record[k] for k in extras}, default=str, ensure_ascii=False) if extras else None
         return (record_no, *values, extra)
+
+    def _refuse_time(self, index: int, value: object, record_no: int) -> NoReturn:
+        earliest, latest = self._window
+        raise InvalidFileError(
+            self.file_name,
+            f"field {self._keys[index]!r} is {value!r}, outside the times Spotify writes: from "
+            f"{earliest:%Y-%m-%d} to one day after now ({latest:%Y-%m-%d %H:%M} UTC)",
+            record_no,
+        )
 
     def _learn_shape(self, shape: tuple[str, ...], record_no: int) -> tuple[str, ...]:
         present = set(shape)
