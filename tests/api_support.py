@@ -1,8 +1,9 @@
 """Shared by the API tests: listeners with real exports and marts, keys, the app, a live server,
 and the expected answers computed from the export files (tests/reference.py), not from the marts.
 
-`world()` is built once per test session (functools.cache): three listeners from
-the real-export corpus ($SPOTIFY_TEST_EXPORTS; the tests skip without it) in three time zones, one listener without data, one dbt build, and a key
+`world()` is built once per test session (functools.cache): three listeners from the real-export
+corpus ($SPOTIFY_TEST_EXPORTS; the tests skip without it) in three time zones, one listener without
+data, one dbt build, and a key
 per listener issued by `spotify-history api-key create` (in-process, click's runner).
 """
 

@@ -36,6 +36,9 @@ DEFAULT_LIMITS = Limits(
     max_compression_ratio=200.0,
     max_entries=1000,
     max_records=1_000_000,
+    max_depth=32,
+    max_string_bytes=256 * 1024,
+    max_record_bytes=1024 * 1024,
 )
 
 

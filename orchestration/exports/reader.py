@@ -30,7 +30,8 @@ from orchestration.exports.formats import (
     looks_like_history_file,
     time_window,
 )
-from orchestration.exports.sources import Entry
+from orchestration.exports.guard import GuardedReader, RecordLimitError
+from orchestration.exports.sources import Entry, Limits
 
 Row = tuple[Any, ...]
 _PEEK = 64 * 1024
@@ -56,13 +57,17 @@ class NotHistory(Exception):
     """The file is valid but not listening history; the reason is shown in the skipped list."""
 
 
-def open_history_file(entry: Entry, on_bytes: Callable[[int], None] | None = None) -> HistoryFile:
+def open_history_file(
+    entry: Entry, on_bytes: Callable[[int], None] | None = None, limits: Limits | None = None
+) -> HistoryFile:
     """Detect the format from the first record. Raises NotHistory or ExportError.
 
     Files whose names say they are listening history are never skipped: any problem with them
-    is an error, because skipping one would silently lose plays.
+    is an error, because skipping one would silently lose plays. Every byte passes the parsing
+    caps (guard.py) before ijson sees it.
     """
     strict = looks_like_history_file(entry.name)
+    limits = limits or Limits.from_settings()
     stream = entry.opener()
     try:
         reader = _Counting(stream, on_bytes)
@@ -74,11 +79,22 @@ def open_history_file(entry: Entry, on_bytes: Callable[[int], None] | None = Non
             _not_history(entry, "a JSON object, not a list of plays", strict)
         if first_char != b"[":
             _not_history(entry, "not valid JSON", strict)
-        items = ijson.items(_Prepend(head, reader), "item")
+        guarded = GuardedReader(
+            _Prepend(head, reader),
+            entry.name,
+            max_depth=limits.max_depth,
+            max_string_bytes=limits.max_string_bytes,
+            max_record_bytes=limits.max_record_bytes,
+        )
+        items = ijson.items(guarded, "item")
         try:
             first = next(items, None)
         except ijson.JSONError as exc:
             _not_history(entry, f"not valid JSON ({_short(exc)})", strict)
+        except RecordLimitError as exc:
+            if strict:
+                raise
+            raise NotHistory(str(exc).removeprefix(f"{entry.name}: ")) from exc
         if first is None:
             _not_history(entry, "an empty list", strict)
         if not isinstance(first, dict):

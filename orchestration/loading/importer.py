@@ -162,7 +162,7 @@ def _load(
     try:
         for entry in source.entries:
             try:
-                history = open_history_file(entry, progress.advanced)
+                history = open_history_file(entry, progress.advanced, limits)
             except NotHistory as why:
                 source.skipped.append(Skipped(entry.name, f"not listening history: {why}"))
                 progress.file_done(entry.name, None, 0)
