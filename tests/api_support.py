@@ -3,8 +3,7 @@ and the expected answers computed from the export files (tests/reference.py), no
 
 `world()` is built once per test session (functools.cache): three listeners from the real-export
 corpus ($SPOTIFY_TEST_EXPORTS; the tests skip without it) in three time zones, one listener without
-data, one dbt build, and a key
-per listener issued by `spotify-history api-key create` (in-process, click's runner).
+data, one dbt build, and a key per listener issued by `spotify-history api-key create` (in-process, click's runner).
 """
 
 from __future__ import annotations
