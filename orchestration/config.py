@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     import_max_compression_ratio: float = Field(default=200.0, gt=1)
     import_max_entries: int = Field(default=20_000, gt=0)
     import_max_records: int = Field(default=100_000_000, gt=0)
+    # Parsing caps per file: what one record may make the parser hold (Spotify: depth 2, strings and
+    # records well under 2 kB). Exceeding one fails the import, naming file and record.
+    import_max_depth: int = Field(default=32, ge=2, description="Deepest nesting of lists and objects.")
+    import_max_string_bytes: int = Field(default=256 * 1024, gt=0, description="Longest string or number.")
+    import_max_record_bytes: int = Field(default=1024 * 1024, gt=0, description="Largest record (list item).")
 
     # Spotify Web API (README "Connecting Spotify"). Without a client id, `auth` commands explain
     # what to configure and `up` runs the fake Spotify (demo mode).

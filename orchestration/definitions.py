@@ -18,6 +18,7 @@ from orchestration.defs.imports.assets import import_export_file
 from orchestration.defs.imports.jobs import import_export_job
 from orchestration.defs.imports.sensors import inbox_sensor
 from orchestration.defs.keys import app_tables
+from orchestration.defs.runs.sensors import interrupted_runs_sensors
 from orchestration.defs.spotify.assets import api_recently_played
 from orchestration.defs.spotify.jobs import spotify_sync_job
 from orchestration.defs.spotify.sensors import spotify_sensor
@@ -33,7 +34,13 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*app_tables, *top_app_tables, import_export_file, api_recently_played, spotify_top_items, dbt],
         jobs=[import_export_job, refresh_marts_job(dbt), spotify_sync_job, spotify_top_job],
-        sensors=[inbox_sensor(settings), refresh_marts_sensor(dbt), spotify_sensor(settings), spotify_top_sensor],
+        sensors=[
+            inbox_sensor(settings),
+            refresh_marts_sensor(dbt),
+            spotify_sensor(settings),
+            spotify_top_sensor,
+            *interrupted_runs_sensors,
+        ],
         # The CLI swaps in a terminal progress bar for its in-process runs.
         resources={"import_progress": NoProgress(), "dbt": dbt_resource(project)},
     )

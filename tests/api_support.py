@@ -1,9 +1,9 @@
 """Shared by the API tests: listeners with real exports and marts, keys, the app, a live server,
 and the expected answers computed from the export files (tests/reference.py), not from the marts.
 
-`world()` is built once per test session (functools.cache): three listeners from
-../shared/testdata/exports in three time zones, one listener without data, one dbt build, and a key
-per listener issued by `spotify-history api-key create` (in-process, click's runner).
+`world()` is built once per test session (functools.cache): three listeners from the real-export
+corpus ($SPOTIFY_TEST_EXPORTS; the tests skip without it) in three time zones, one listener without
+data, one dbt build, and a key per listener issued by `spotify-history api-key create` (in-process, click's runner).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reference import Reference, Stream, json_files
-from support import SHARED_EXPORTS, build, import_as, new_user
+from support import build, import_as, new_user, require_shared_exports
 
 NOW = datetime(2024, 12, 31, 12, 0, tzinfo=UTC)
 """The API's clock in these tests: "today" and `days` windows count back from here."""
@@ -70,9 +70,10 @@ def create_key(user: str, label: str = "") -> str:
 
 @functools.cache
 def world() -> World:
+    exports = require_shared_exports()
     listeners = {}
     for case, (folder, zone) in CASES.items():
-        path = SHARED_EXPORTS / folder
+        path = exports / folder
         name, user_id = new_user(zone, prefix="api")
         import_as(name, path)
         ref = Reference.from_files(json_files(path), zone)
@@ -233,4 +234,4 @@ def utc_iso(value: datetime) -> str:
 
 
 def data_path(case: str) -> Path:
-    return SHARED_EXPORTS / CASES[case][0]
+    return require_shared_exports() / CASES[case][0]

@@ -14,12 +14,10 @@ from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
+from support import require_shared_exports
 
 if TYPE_CHECKING:
     from orchestration.spotify.fake import FakeSpotify
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_EXPORTS = REPO.parent / "shared" / "testdata" / "exports"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -76,8 +74,8 @@ def user(conn: psycopg.Connection) -> str:
 
 @pytest.fixture(scope="session")
 def shared_exports() -> Path:
-    assert SHARED_EXPORTS.is_dir(), f"missing test data: {SHARED_EXPORTS} (../shared beside the repo)"
-    return SHARED_EXPORTS
+    """The real-export corpus ($SPOTIFY_TEST_EXPORTS); tests requesting it skip when it is absent."""
+    return require_shared_exports()
 
 
 @pytest.fixture

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -35,7 +38,22 @@ DEFAULT_LIMITS = Limits(
     max_compression_ratio=200.0,
     max_entries=1000,
     max_records=1_000_000,
+    max_depth=32,
+    max_string_bytes=256 * 1024,
+    max_record_bytes=1024 * 1024,
 )
+
+
+NOW = datetime.now(UTC)
+TWO_DAYS_AHEAD = (NOW + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def account_music(*records: dict[str, object]) -> Callable[[Path], Path]:
+    def build(tmp_path: Path) -> Path:
+        good = {"endTime": "2020-01-01 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1}
+        return write_json(tmp_path / "StreamingHistory_music_0.json", [good, *({**good, **r} for r in records)])
+
+    return build
 
 
 def capped(**caps: float) -> Limits:
@@ -199,6 +217,26 @@ CASES = {
         ),
         (HISTORY, "record 2", "'ms_played'", "null"),
     ),
+    "negative ms_played": Bad(with_record(3, ms_played=-5), (HISTORY, "record 3", "'ms_played'", "negative")),
+    "negative msPlayed": Bad(
+        account_music({"msPlayed": -1}), ("StreamingHistory_music_0.json", "record 2", "'msPlayed'", "negative")
+    ),
+    "ts before 2006": Bad(with_record(2, ts="2005-12-31T23:59:59Z"), (HISTORY, "record 2", "'ts'", "2006-01-01")),
+    "ts two days ahead": Bad(with_record(4, ts=TWO_DAYS_AHEAD), (HISTORY, "record 4", "'ts'", "one day after now")),
+    "endTime before 2006": Bad(
+        account_music({"endTime": "1970-01-01 00:00"}),
+        ("StreamingHistory_music_0.json", "record 2", "'endTime'", "2006-01-01"),
+    ),
+    "offline_timestamp (seconds) before 2006": Bad(
+        with_record(2, offline_timestamp=1_000_000_000), (HISTORY, "record 2", "'offline_timestamp'", "2006-01-01")
+    ),
+    "offline_timestamp (milliseconds) two days ahead": Bad(
+        with_record(5, offline_timestamp=int((NOW + timedelta(days=2)).timestamp() * 1000)),
+        (HISTORY, "record 5", "'offline_timestamp'", "one day after now"),
+    ),
+    "negative offline_timestamp": Bad(
+        with_record(1, offline_timestamp=-1), (HISTORY, "record 1", "'offline_timestamp'")
+    ),
     ".zip that is not a ZIP": Bad(not_a_zip, ("my_spotify_data.zip", "not a valid ZIP")),
     "second file in the ZIP bad": Bad(second_file_bad, (SECOND, "record 2", "'ms_played'")),
 }
@@ -244,3 +282,143 @@ def test_a_failed_import_does_not_block_the_next_one(tmp_path: Path, conn: psyco
     assert (result.records, result.inserted) == (3000, 3000)
     assert stored_counts(conn, user) == {"extended": 3000}
     assert [status for _, status, *_ in registry_rows(conn, user)] == ["failed", "succeeded"]
+
+
+def test_values_at_the_edges_of_what_spotify_writes_are_kept(
+    tmp_path: Path, conn: psycopg.Connection, user: str
+) -> None:
+    """The refusals above stop exactly at their rules: zero play time, unknown offline times (0, null),
+    the first second of 2006 and a play less than a day ahead (clock skew) all import."""
+    soon = (NOW + timedelta(hours=23)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    records = [
+        extended_record("2006-01-01T00:00:00Z", ms_played=0, offline_timestamp=0),
+        extended_record(soon, offline_timestamp=None),
+        extended_record("2020-01-01T00:00:00Z", offline_timestamp=int(NOW.timestamp() * 1000)),
+        extended_record("2020-01-01T00:00:01Z", offline_timestamp=1_136_073_600),  # 2006-01-01 in seconds
+    ]
+    result = import_path(write_json(tmp_path / HISTORY, records), user)
+
+    assert (result.records, result.inserted) == (4, 4)
+    assert stored_counts(conn, user) == {"extended": 4}
+
+
+# -- adversarial input: bounded memory ------------------------------------------------------------
+
+MEMORY_CAP_MB = 300
+RECORD = json.dumps(extended_record("2020-03-01T10:00:00Z")).encode()
+IMPORT_IN_A_CHILD = """
+import json, resource, sys
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a regression fails here, not the machine
+from orchestration.loading.importer import ImportFailedError, import_path
+try:
+    result = import_path(Path(sys.argv[1]), sys.argv[2])
+    outcome = {"records": result.records, "inserted": result.inserted}
+except ImportFailedError as exc:
+    outcome = {"error": str(exc)}
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking test process.
+hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+outcome["peak_rss_mb"] = int(hwm.split()[1]) / 1024
+print(json.dumps(outcome))
+"""
+
+
+def write_pieces(path: Path, *pieces: bytes | tuple[bytes, int]) -> Path:
+    """A file from pieces, a (bytes, n) piece repeated n times, without holding the file in memory."""
+    with path.open("wb") as f:
+        for piece in pieces:
+            if isinstance(piece, tuple):
+                block, count = piece
+                for _ in range(count):
+                    f.write(block)
+            else:
+                f.write(piece)
+    return path
+
+
+def deep_nesting(tmp_path: Path) -> Path:
+    """The file that took a machine down: 400 kB of lists nested 200 000 deep."""
+    return write_pieces(tmp_path / "Streaming_History_Audio_2021_0.json", b"[" * 200_000, b"]" * 200_000)
+
+
+def deep_inside_record_3(tmp_path: Path) -> Path:
+    nested = b'{"ts": "2020-03-01T10:00:00Z", "ms_played": 1, "x": ' + b'{"a": ' * 100_000
+    return write_pieces(tmp_path / HISTORY, b"[", RECORD, b",", RECORD, b",", nested, b"}" * 100_001, b"]")
+
+
+def huge_string(tmp_path: Path) -> Path:
+    """One 100 MB track name."""
+    head = b'[{"ts": "2020-03-01T10:00:00Z", "ms_played": 1, "master_metadata_track_name": "'
+    return write_pieces(tmp_path / HISTORY, head, (b"a" * (1 << 20), 100), b'"}]')
+
+
+def million_keys(tmp_path: Path) -> Path:
+    """Record 2 has 10^6 keys besides its own."""
+    keys = b"".join(b', "k%07d": 0' % i for i in range(1_000_000))
+    return write_pieces(
+        tmp_path / HISTORY, b"[", RECORD, b',\n{"ts": "2020-03-01T10:00:00Z", "ms_played": 1', keys, b"}]"
+    )
+
+
+def huge_number(tmp_path: Path) -> Path:
+    """ijson crashes the process (SIGSEGV) on an integer past Python's 4300-digit conversion limit."""
+    number = b"1" * 5000
+    return write_pieces(
+        tmp_path / HISTORY, b"[", RECORD, b',{"ts": "2020-03-01T10:00:00Z", "ms_played": ', number, b"}]"
+    )
+
+
+def whitespace_runs(tmp_path: Path) -> Path:
+    """200 MB of blanks around and between two valid records: valid JSON, imported as such."""
+    blanks = (b" \n\t\r" * (1 << 18), 50)  # 50 MB
+    return write_pieces(tmp_path / HISTORY, blanks, b"[", blanks, RECORD, blanks, b",", blanks, RECORD, b"]")
+
+
+ADVERSARIAL = {
+    "200 000 nested lists": Bad(deep_nesting, ("Streaming_History_Audio_2021_0.json", "record 1", "IMPORT_MAX_DEPTH")),
+    "deep nesting in record 3": Bad(deep_inside_record_3, (HISTORY, "record 3", "IMPORT_MAX_DEPTH")),
+    "a 100 MB string": Bad(huge_string, (HISTORY, "record 1", "IMPORT_MAX_STRING_BYTES")),
+    "10^6 keys in one record": Bad(million_keys, (HISTORY, "record 2", "IMPORT_MAX_RECORD_BYTES")),
+    "a 5000-digit number": Bad(huge_number, (HISTORY, "record 2", "more than 1,000 digits")),
+}
+
+
+def import_in_a_child(path: Path, user: str) -> dict[str, object]:
+    """import_path in a fresh Python process (the test session's settings): its outcome and peak RSS."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_IN_A_CHILD, str(path), user],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, f"the import process died ({done.returncode}): {done.stderr[-2000:]}"
+    outcome: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return outcome
+
+
+@pytest.mark.parametrize("case", ADVERSARIAL.values(), ids=ADVERSARIAL.keys())
+def test_adversarial_input_is_refused_within_the_memory_cap(
+    case: Bad, tmp_path: Path, conn: psycopg.Connection, user: str
+) -> None:
+    path = case.build(tmp_path)
+    before = raw_snapshot(conn)
+
+    outcome = import_in_a_child(path, user)
+
+    message = str(outcome.get("error"))
+    for fragment in case.expected:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert float(outcome["peak_rss_mb"]) < MEMORY_CAP_MB  # type: ignore[arg-type]
+    assert raw_snapshot(conn) == before
+    assert [(status, error) for _, status, error, *_ in registry_rows(conn, user)] == [("failed", message)]
+
+
+def test_long_runs_of_whitespace_import_correctly_within_the_memory_cap(
+    tmp_path: Path, conn: psycopg.Connection, user: str
+) -> None:
+    outcome = import_in_a_child(whitespace_runs(tmp_path), user)
+
+    assert (outcome.get("records"), outcome.get("inserted")) == (2, 2), outcome  # kept twice, as the file says
+    assert float(outcome["peak_rss_mb"]) < MEMORY_CAP_MB  # type: ignore[arg-type]
+    assert stored_counts(conn, user) == {"extended": 2}

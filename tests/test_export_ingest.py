@@ -32,7 +32,8 @@ from support import (
 
 from orchestration.loading.importer import ImportResult, import_path
 
-FOLDERS = sorted(p.name for p in SHARED_EXPORTS.iterdir() if p.is_dir())
+# Without the corpus one placeholder id remains, and its tests skip through the shared_exports fixture.
+FOLDERS = sorted(p.name for p in SHARED_EXPORTS.iterdir() if p.is_dir()) if SHARED_EXPORTS.is_dir() else ["no-corpus"]
 
 
 def assert_first_import(result: ImportResult, files: list[ExportFile]) -> None:

@@ -109,6 +109,7 @@ def imports_command(user: str | None, limit: int, as_json: bool) -> None:
             user_id = repo.get(conn, user).user_id if user else None
         except repo.UserError as exc:
             fail(str(exc))
+        registry.sweep_interrupted(conn)  # an import whose process died reads failed ("interrupted")
         rows = registry.latest(conn, user_id, limit)
     if as_json:
         for row in rows:

@@ -26,7 +26,7 @@ def ensure_demo_data(records: int = DEMO_RECORDS) -> Path | None:
     """Create the demo user and drop a synthetic export into its inbox, once. Returns the file written."""
     from orchestration import users as repo
     from orchestration.config import get_settings
-    from orchestration.demo.synthetic_export import recent_start, write_export
+    from orchestration.demo.synthetic_export import recent_end, write_export
 
     with database() as conn:
         try:
@@ -43,7 +43,7 @@ def ensure_demo_data(records: int = DEMO_RECORDS) -> Path | None:
         return None
     inbox.mkdir(parents=True, exist_ok=True)
     partial = inbox / ".my_spotify_data.zip"  # hidden while written, so the sensor waits
-    write_export(partial, records, seed=2024, start=recent_start(records))
+    write_export(partial, records, seed=2024, end=recent_end())
     partial.rename(target)
     return target
 

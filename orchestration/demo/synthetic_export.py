@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 FOLDER = "Spotify Extended Streaming History"
+TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 PLATFORMS = ["android", "ios", "windows", "osx", "web_player", "linux", "cast_to_device"]
 COUNTRIES = ["DE", "US", "GB", "FR", "SE", "BR", "JP", "PL", "IN", "MX"]
 REASONS_START = ["trackdone", "clickrow", "fwdbtn", "backbtn", "playbtn", "appload", "remote", ""]
@@ -147,7 +148,7 @@ def records(n: int, seed: int, start: datetime) -> Iterator[dict[str, Any]]:
             rec["ms_played"] = rng.randint(0, 5_000)  # all-null row
         ts += timedelta(seconds=rng.randint(20, 300) + (rng.random() < 0.005) * rng.randint(7200, 100_800))
         jitter = timedelta(seconds=rng.randint(-30, 30)) if rng.random() < 0.1 else timedelta()
-        rec["ts"] = (ts + jitter).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rec["ts"] = (ts + jitter).strftime(TS_FORMAT)
         if rng.random() < 0.7:
             rec["offline_timestamp"] = int((ts - timedelta(seconds=rec["ms_played"] // 1000)).timestamp())
         previous = rec
@@ -171,13 +172,14 @@ def write_export(
     seed: int = 7,
     per_file: int = 16_000,
     single_file: bool = False,
-    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> Path:
     """Write the export as a ZIP (out ends in .zip) or a folder. Returns out.
 
-    Without `start`, the history begins in 2011; pass one to end it near a given time.
+    Without `end`, the history begins in 2011; with it, the newest play ends exactly at `end` (the demo
+    passes a time before now: an export never holds plays from the future, and the importer refuses them).
     """
-    start = start or datetime(2011, 3, 1, tzinfo=UTC)
+    start = datetime(2011, 3, 1, tzinfo=UTC) if end is None else end - timedelta(seconds=n * AVERAGE_GAP_SECONDS)
     audio: list[list[dict[str, Any]]] = [[]]
     video: list[dict[str, Any]] = []
     limit = n if single_file else per_file
@@ -193,6 +195,8 @@ def write_export(
         if len(audio[-1]) >= limit:
             audio.append([])
         audio[-1].append(rec)
+    if end is not None:
+        _end_at(end, [rec for batch in audio for rec in batch] + video)
     files: list[tuple[str, list[dict[str, Any]]]] = []
     for i, batch in enumerate(audio):
         first, last = batch[0]["ts"][:4], batch[-1]["ts"][:4]
@@ -215,9 +219,19 @@ def write_export(
     return out
 
 
-def recent_start(n: int) -> datetime:
-    """A start time such that n records end roughly a day before now."""
-    return datetime.now(UTC) - timedelta(seconds=n * AVERAGE_GAP_SECONDS, days=1)
+def _end_at(end: datetime, recs: list[dict[str, Any]]) -> None:
+    """Shift every record's times so that the newest `ts` is `end` (the gaps are random, the end is not)."""
+    newest = max(datetime.strptime(r["ts"], TS_FORMAT).replace(tzinfo=UTC) for r in recs)
+    shift = end.replace(microsecond=0) - newest
+    for rec in recs:
+        rec["ts"] = (datetime.strptime(rec["ts"], TS_FORMAT).replace(tzinfo=UTC) + shift).strftime(TS_FORMAT)
+        if rec["offline_timestamp"] is not None:
+            rec["offline_timestamp"] += int(shift.total_seconds())
+
+
+def recent_end() -> datetime:
+    """Where the demo history ends: a day before now, so the polled plays of the demo come after it."""
+    return datetime.now(UTC) - timedelta(days=1)
 
 
 def main() -> None:
@@ -227,10 +241,10 @@ def main() -> None:
     parser.add_argument("--per-file", type=int, default=16_000, help="records per Audio file (Spotify: ~16k)")
     parser.add_argument("--single-file", action="store_true", help="all records in one JSON file")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/export.zip"))
-    parser.add_argument("--recent", action="store_true", help="end the history about now")
+    parser.add_argument("--recent", action="store_true", help="end the history a day before now")
     args = parser.parse_args()
-    start = recent_start(args.records) if args.recent else None
-    path = write_export(args.out, args.records, args.seed, args.per_file, args.single_file, start)
+    end = recent_end() if args.recent else None
+    path = write_export(args.out, args.records, args.seed, args.per_file, args.single_file, end)
     print(f"wrote {args.records:,} records to {path}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 
 
@@ -48,11 +49,29 @@ TIMESTAMP_PATTERNS: dict[Kind, re.Pattern[str]] = {
 }
 
 
+# Values Spotify never writes are refused (README "What an import does"). A stream's end time lies between
+# Spotify's founding and tomorrow (a day of clock skew); play times are never negative.
+EARLIEST_TIME = datetime(2006, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(days=1)
+TIME_FORMATS: dict[Kind, str] = {Kind.TS_ISO: "%Y-%m-%dT%H:%M:%SZ", Kind.TS_MINUTE: "%Y-%m-%d %H:%M"}
+EPOCH_MS_ABOVE = 100_000_000_000
+"""An epoch value above this is milliseconds, below it seconds (as stg_spotify__extended_streams reads them)."""
+
+
+def time_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The earliest and latest end time a stream may have, as of `now`."""
+    return EARLIEST_TIME, (now or datetime.now(UTC)) + FUTURE_TOLERANCE
+
+
 @dataclass(frozen=True)
 class Field:
     key: str
     kind: Kind
     required: bool = False
+    non_negative: bool = False
+    """A duration: a negative value is refused."""
+    epoch: bool = False
+    """Epoch seconds or milliseconds; 0 (and null) mean unknown, anything else must lie in time_window()."""
 
     @property
     def column(self) -> str:
@@ -112,7 +131,7 @@ EXTENDED = ExportFormat(
     fields=(
         Field("ts", Kind.TS_ISO, required=True),
         Field("platform", Kind.TEXT),
-        Field("ms_played", Kind.INT, required=True),
+        Field("ms_played", Kind.INT, required=True, non_negative=True),
         Field("conn_country", Kind.TEXT),
         Field("master_metadata_track_name", Kind.TEXT),
         Field("master_metadata_album_artist_name", Kind.TEXT),
@@ -130,7 +149,7 @@ EXTENDED = ExportFormat(
         Field("shuffle", Kind.BOOL),
         Field("skipped", Kind.BOOL),
         Field("offline", Kind.BOOL),
-        Field("offline_timestamp", Kind.INT),
+        Field("offline_timestamp", Kind.INT, epoch=True),
         Field("incognito_mode", Kind.BOOL),
     ),
 )
@@ -145,7 +164,7 @@ ACCOUNT_MUSIC = ExportFormat(
         Field("endTime", Kind.TS_MINUTE, required=True),
         Field("artistName", Kind.TEXT),
         Field("trackName", Kind.TEXT),
-        Field("msPlayed", Kind.INT, required=True),
+        Field("msPlayed", Kind.INT, required=True, non_negative=True),
     ),
 )
 
@@ -159,7 +178,7 @@ ACCOUNT_PODCAST = ExportFormat(
         Field("endTime", Kind.TS_MINUTE, required=True),
         Field("podcastName", Kind.TEXT),
         Field("episodeName", Kind.TEXT),
-        Field("msPlayed", Kind.INT, required=True),
+        Field("msPlayed", Kind.INT, required=True, non_negative=True),
     ),
 )
 
@@ -174,7 +193,7 @@ ACCOUNT_AUDIOBOOK = ExportFormat(
         Field("audiobookName", Kind.TEXT),
         Field("chapterName", Kind.TEXT),
         Field("authorName", Kind.TEXT),
-        Field("msPlayed", Kind.INT, required=True),
+        Field("msPlayed", Kind.INT, required=True, non_negative=True),
     ),
 )
 

@@ -16,8 +16,10 @@ import ijson
 
 from orchestration.exports.errors import ExportError, InvalidFileError
 from orchestration.exports.formats import (
+    EPOCH_MS_ABOVE,
     EXTENDED,
     PYTHON_TYPES,
+    TIME_FORMATS,
     TIMESTAMP_PATTERNS,
     ExportFormat,
     Kind,
@@ -26,8 +28,10 @@ from orchestration.exports.formats import (
     file_variant,
     is_personal,
     looks_like_history_file,
+    time_window,
 )
-from orchestration.exports.sources import Entry
+from orchestration.exports.guard import GuardedReader, RecordLimitError
+from orchestration.exports.sources import Entry, Limits
 
 Row = tuple[Any, ...]
 _PEEK = 64 * 1024
@@ -53,13 +57,17 @@ class NotHistory(Exception):
     """The file is valid but not listening history; the reason is shown in the skipped list."""
 
 
-def open_history_file(entry: Entry, on_bytes: Callable[[int], None] | None = None) -> HistoryFile:
+def open_history_file(
+    entry: Entry, on_bytes: Callable[[int], None] | None = None, limits: Limits | None = None
+) -> HistoryFile:
     """Detect the format from the first record. Raises NotHistory or ExportError.
 
     Files whose names say they are listening history are never skipped: any problem with them
-    is an error, because skipping one would silently lose plays.
+    is an error, because skipping one would silently lose plays. Every byte passes the parsing
+    caps (guard.py) before ijson sees it.
     """
     strict = looks_like_history_file(entry.name)
+    limits = limits or Limits.from_settings()
     stream = entry.opener()
     try:
         reader = _Counting(stream, on_bytes)
@@ -71,11 +79,22 @@ def open_history_file(entry: Entry, on_bytes: Callable[[int], None] | None = Non
             _not_history(entry, "a JSON object, not a list of plays", strict)
         if first_char != b"[":
             _not_history(entry, "not valid JSON", strict)
-        items = ijson.items(_Prepend(head, reader), "item")
+        guarded = GuardedReader(
+            _Prepend(head, reader),
+            entry.name,
+            max_depth=limits.max_depth,
+            max_string_bytes=limits.max_string_bytes,
+            max_record_bytes=limits.max_record_bytes,
+        )
+        items = ijson.items(guarded, "item")
         try:
             first = next(items, None)
         except ijson.JSONError as exc:
             _not_history(entry, f"not valid JSON ({_short(exc)})", strict)
+        except RecordLimitError as exc:
+            if strict:
+                raise
+            raise NotHistory(str(exc).removeprefix(f"{entry.name}: ")) from exc
         if first is None:
             _not_history(entry, "an empty list", strict)
         if not isinstance(first, dict):
@@ -142,6 +161,13 @@ class RowBuilder:
         self._valid_types: set[tuple[type, ...]] = set()
         self._ts_index = fmt.fields.index(fmt.time_field)
         self._ts_pattern = TIMESTAMP_PATTERNS[fmt.time_field.kind]
+        earliest, latest = time_window()
+        self._window = (earliest, latest)
+        # The export's own text format compares like the time it denotes: no parsing per record.
+        self._ts_range = tuple(t.strftime(TIME_FORMATS[fmt.time_field.kind]) for t in (earliest, latest))
+        self._epoch_range = (earliest.timestamp(), latest.timestamp())
+        self._non_negative = tuple(i for i, f in enumerate(fmt.fields) if f.non_negative)
+        self._epochs = tuple(i for i, f in enumerate(fmt.fields) if f.epoch)
 
     def build(self, record: dict[str, Any], record_no: int) -> Row:
         shape = tuple(record)
@@ -155,8 +181,30 @@ class RowBuilder:
         if not self._ts_pattern.match(ts):
             key = self._keys[self._ts_index]
             raise InvalidFileError(self.file_name, f"field {key!r} is not a valid timestamp: {ts!r}", record_no)
+        if not self._ts_range[0] <= ts <= self._ts_range[1]:
+            self._refuse_time(self._ts_index, ts, record_no)
+        for i in self._non_negative:
+            if values[i] is not None and values[i] < 0:
+                key = self._keys[i]
+                raise InvalidFileError(
+                    self.file_name, f"field {key!r} is negative ({values[i]}); Spotify never writes that", record_no
+                )
+        for i in self._epochs:
+            if values[i]:  # 0 and null: unknown
+                seconds = values[i] / 1000 if values[i] > EPOCH_MS_ABOVE else values[i]
+                if not self._epoch_range[0] <= seconds <= self._epoch_range[1]:
+                    self._refuse_time(i, values[i], record_no)
         extra = json.dumps({k: record[k] for k in extras}, default=str, ensure_ascii=False) if extras else None
         return (record_no, *values, extra)
+
+    def _refuse_time(self, index: int, value: object, record_no: int) -> NoReturn:
+        earliest, latest = self._window
+        raise InvalidFileError(
+            self.file_name,
+            f"field {self._keys[index]!r} is {value!r}, outside the times Spotify writes: from "
+            f"{earliest:%Y-%m-%d} to one day after now ({latest:%Y-%m-%d %H:%M} UTC)",
+            record_no,
+        )
 
     def _learn_shape(self, shape: tuple[str, ...], record_no: int) -> tuple[str, ...]:
         present = set(shape)

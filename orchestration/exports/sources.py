@@ -29,6 +29,9 @@ class Limits:
     max_compression_ratio: float
     max_entries: int
     max_records: int
+    max_depth: int
+    max_string_bytes: int
+    max_record_bytes: int
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -41,6 +44,9 @@ class Limits:
             max_compression_ratio=s.import_max_compression_ratio,
             max_entries=s.import_max_entries,
             max_records=s.import_max_records,
+            max_depth=s.import_max_depth,
+            max_string_bytes=s.import_max_string_bytes,
+            max_record_bytes=s.import_max_record_bytes,
         )
 
 

@@ -6,6 +6,7 @@ An import lands whole or not at all; its registry row records the outcome either
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -132,6 +133,16 @@ def _import(
     except ExportError as exc:
         raise ImportFailedError(str(exc)) from exc
     import_id = registry.start(conn, user_id=user.user_id, source=source, partition_key=partition_key, run_id=run_id)
+    try:
+        return _run(conn, import_id, user, source, limits, progress)
+    finally:
+        with contextlib.suppress(psycopg.Error):  # a broken connection has let go of the lock already
+            registry.release(conn, import_id)
+
+
+def _run(
+    conn: psycopg.Connection, import_id: int, user: users.User, source: Source, limits: Limits, progress: Progress
+) -> ImportResult:
     started = time.perf_counter()
     try:
         with conn.transaction():
@@ -162,7 +173,7 @@ def _load(
     try:
         for entry in source.entries:
             try:
-                history = open_history_file(entry, progress.advanced)
+                history = open_history_file(entry, progress.advanced, limits)
             except NotHistory as why:
                 source.skipped.append(Skipped(entry.name, f"not listening history: {why}"))
                 progress.file_done(entry.name, None, 0)

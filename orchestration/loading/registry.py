@@ -1,4 +1,12 @@
-"""The import registry (app.imports): one row per import attempt, whatever its outcome."""
+"""The import registry (app.imports): one row per import attempt, whatever its outcome.
+
+A 'running' row is held by its import: the importing connection keeps a session advisory lock on the
+row (taken before the row is committed) until the import ends. A process that dies — killed, out of
+memory, a lost machine — loses its connection and with it the lock, so whoever finds a 'running' row
+whose lock can be taken knows its import is gone, and marks it failed: "interrupted". The next import
+does that at its start, and the `interrupted_runs` sensor does it (also for Spotify syncs) when Dagster
+reports a run failed or canceled.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +27,12 @@ def start(
     partition_key: str | None,
     run_id: str | None,
 ) -> int:
-    """Insert a 'running' row and commit it, so a failed import still leaves its trace."""
+    """Insert a 'running' row and commit it, so a failed import still leaves its trace.
+
+    Rows of dead imports are marked interrupted first; the new row's lock is taken before its commit,
+    so no other import ever sees it running and unlocked.
+    """
+    sweep_interrupted(conn)
     row = conn.execute(
         """
         insert into app.imports
@@ -40,9 +53,63 @@ def start(
             Jsonb([s.as_dict() for s in source.skipped]),
         ),
     ).fetchone()
-    conn.commit()
     assert row is not None
+    conn.execute("select pg_advisory_lock(%s, %s)", (IMPORT_LOCK, row[0]))
+    conn.commit()
     return int(row[0])
+
+
+IMPORT_LOCK = 0x1A9
+"""Advisory lock class of running imports (key: import_id), held by the importing session."""
+INTERRUPTED = "interrupted"
+
+
+def release(conn: psycopg.Connection, import_id: int) -> None:
+    """The import has ended (its row says how): let go of the row."""
+    conn.execute("select pg_advisory_unlock(%s, %s)", (IMPORT_LOCK, import_id))
+    conn.commit()
+
+
+def sweep_interrupted(conn: psycopg.Connection) -> list[int]:
+    """Mark failed ("interrupted") every 'running' import whose session is gone; returns their ids."""
+    running = [i for (i,) in conn.execute("select import_id from app.imports where status = 'running'")]
+    conn.commit()
+    gone = []
+    for import_id in running:
+        row = conn.execute("select pg_try_advisory_lock(%s, %s)", (IMPORT_LOCK, import_id)).fetchone()
+        conn.commit()
+        free = row is not None and row[0]
+        if free:
+            gone += _interrupt(conn, "import_id = %s", import_id)
+            release(conn, import_id)
+    return gone
+
+
+def mark_run_interrupted(conn: psycopg.Connection, run_id: str) -> dict[str, int]:
+    """A Dagster run ended (failed, canceled) with its import or Spotify sync still 'running': mark them
+    failed ("interrupted"). Returns how many rows of each table changed."""
+    imports = _interrupt(conn, "dagster_run_id = %s", run_id)
+    syncs = conn.execute(
+        """
+        update app.spotify_syncs set status = 'failed', error = %s, finished_at = clock_timestamp()
+        where dagster_run_id = %s and status = 'running'
+        """,
+        (INTERRUPTED, run_id),
+    ).rowcount
+    conn.commit()
+    return {"imports": len(imports), "spotify_syncs": syncs}
+
+
+def _interrupt(conn: psycopg.Connection, where: str, value: object) -> list[int]:
+    rows = conn.execute(
+        f"""
+        update app.imports set status = 'failed', error = '{INTERRUPTED}', finished_at = clock_timestamp()
+        where {where} and status = 'running'
+        returning import_id
+        """,
+        (value,),
+    ).fetchall()
+    return [int(i) for (i,) in rows]
 
 
 def succeed(conn: psycopg.Connection, import_id: int, summary: dict[str, Any]) -> None:
