@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import uuid
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -60,7 +61,7 @@ def name() -> str:
     return f"cli-{uuid.uuid4().hex[:8]}"
 
 
-def test_without_client_id_login_explains_what_to_configure(name: str) -> None:
+def test_without_client_id_login_explains_what_to_configure(home: Path, name: str) -> None:
     assert run_cli("users", "add", name).returncode == 0
     env = dict(os.environ)
     env.pop("SPOTIFY_CLIENT_ID", None)
