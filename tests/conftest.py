@@ -9,6 +9,8 @@ any server, and one that connects without asking fails with a message saying so.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,9 +28,13 @@ DATABASE_FIXTURE = "home"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A fresh SPOTIFY_HISTORY_HOME for the session (no server yet): nothing a test does lands in ./.data."""
-    path = tmp_path_factory.mktemp("home")
+def session_home() -> Iterator[Path]:
+    """A fresh SPOTIFY_HISTORY_HOME for the session (no server yet): nothing a test does lands in ./.data.
+
+    Not under pytest's numbered temporary folders: those are pruned by other pytest sessions of the
+    same user, which on a shared machine took the data folder from under a running server.
+    """
+    path = Path(tempfile.mkdtemp(prefix="spotify-history-test-home-"))
     names = ("SPOTIFY_HISTORY_HOME", "DATABASE_URL", "DAGSTER_DATABASE_URL", "DAGSTER_HOME", "INBOX_SETTLE_SECONDS")
     saved = {k: os.environ.get(k) for k in names}
     os.environ["SPOTIFY_HISTORY_HOME"] = str(path)
@@ -42,6 +48,7 @@ def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from orchestration.db import embedded
 
     embedded.stop(settings.embedded_pgdata)  # started by `home`, or by a subprocess of a test that asked for it
+    shutil.rmtree(path, ignore_errors=True)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
