@@ -68,19 +68,33 @@ def home(session_home: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _database_only_when_requested(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Connecting from a test that did not request `home` is a clear error, not a server started by accident."""
+def _database_only_when_requested(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, session_home: Path
+) -> None:
+    """Using the session's Postgres from a test that did not request `home` is a clear error, not a
+    server started by accident (tests that run a server of their own are free to connect to it)."""
     if DATABASE_FIXTURE in request.fixturenames:
         return
+    from orchestration.db import embedded
 
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError(
-            f"{request.node.nodeid} connects to Postgres without requesting the `{DATABASE_FIXTURE}` fixture "
-            "(directly, or through `conn`, `user` or a fixture that requests it)"
-        )
+    message = (
+        f"{request.node.nodeid} uses the test session's Postgres without requesting the `{DATABASE_FIXTURE}` "
+        "fixture (directly, or through `conn`, `user` or a fixture that requests it)"
+    )
 
-    monkeypatch.setattr(psycopg.Connection, "connect", classmethod(refuse))
-    monkeypatch.setattr(psycopg, "connect", refuse)
+    def refuse_to_start(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(message)
+
+    connect = psycopg.Connection.connect
+
+    def connect_unless_session_server(conninfo: str = "", *args: Any, **kwargs: Any) -> Any:
+        if str(session_home) in str(conninfo):
+            raise RuntimeError(message)
+        return connect(conninfo, *args, **kwargs)
+
+    monkeypatch.setattr(embedded, "server_uri", refuse_to_start)
+    monkeypatch.setattr(psycopg, "connect", connect_unless_session_server)
+    monkeypatch.setattr(psycopg.Connection, "connect", connect_unless_session_server)
 
 
 @pytest.fixture(scope="module")
