@@ -136,6 +136,6 @@ def test_generate_key_prints_a_fernet_key() -> None:
     Fernet(proc.stdout.strip().encode())
 
 
-def test_login_for_an_unknown_user_fails_plainly(fake_spotify: FakeSpotify) -> None:
+def test_login_for_an_unknown_user_fails_plainly(home: Path, fake_spotify: FakeSpotify) -> None:
     proc = run_cli("auth", "login", "--user", "nobody-here", "--no-browser", env=env_for(fake_spotify))
     assert proc.returncode != 0 and "no user named 'nobody-here'" in proc.stderr
