@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[1]
 SHARED_EXPORTS = REPO.parent / "shared" / "testdata" / "exports"
 DATABASE_FIXTURE = "home"
+_server_requested = False
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,11 +43,20 @@ def session_home() -> Iterator[Path]:
         os.environ.pop(name, None)
     os.environ["INBOX_SETTLE_SECONDS"] = "0"
     from orchestration.config import reload_settings
-
-    settings = reload_settings()
-    yield path
     from orchestration.db import embedded
 
+    settings = reload_settings()
+    start_server = embedded.server_uri
+
+    def only_for_home(*args: Any, **kwargs: Any) -> Any:
+        # Also catches module- and session-scoped fixtures, which run before the per-test guard below.
+        if not _server_requested:
+            raise RuntimeError(f"the test session's Postgres starts only through the `{DATABASE_FIXTURE}` fixture")
+        return start_server(*args, **kwargs)
+
+    embedded.server_uri = only_for_home  # type: ignore[assignment]
+    yield path
+    embedded.server_uri = start_server  # type: ignore[assignment]
     embedded.stop(settings.embedded_pgdata)  # started by `home`, or by a subprocess of a test that asked for it
     shutil.rmtree(path, ignore_errors=True)
     for key, value in saved.items():
@@ -62,6 +72,8 @@ def home(session_home: Path) -> Path:
     from orchestration.db import ensure_schema
     from orchestration.instance import prepare
 
+    global _server_requested
+    _server_requested = True
     ensure_schema()
     prepare()  # Dagster's storage URL now, before a test points DATABASE_URL elsewhere (own_database)
     return session_home
