@@ -252,8 +252,10 @@ def test_compose_services_as_processes_inbox_to_marts_to_api(packaged_postgres: 
 
             def marts_built() -> int | None:
                 with psycopg.connect(env["DAGSTER_DATABASE_URL"]) as dagster:
-                    failed = dagster.execute("select pipeline_name from runs where status = 'FAILURE'").fetchall()
-                assert not failed, f"Dagster runs failed: {failed}"
+                    runs = dagster.execute("select pipeline_name, status from runs").fetchall()
+                assert not [r for r in runs if r[1] == "FAILURE"], f"a Dagster run failed: {runs}"
+                if not any(name != "import_export" and status == "SUCCESS" for name, status in runs):
+                    return None  # the automation's marts build has not finished (the API needs all marts)
                 if conn.execute("select to_regclass('marts.top_artists')").fetchone() == (None,):
                     return None
                 (plays,) = conn.execute(
