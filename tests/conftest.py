@@ -1,16 +1,20 @@
 """Test fixtures: one real embedded Postgres per test session, in a temporary SPOTIFY_HISTORY_HOME.
 
-Nothing is mocked except Spotify's web service (later issues): imports, dbt and Dagster runs go
-against this server.
+Nothing is mocked except Spotify's web service: imports, dbt and Dagster runs go against this
+server. The server is opt-in: a test that touches the database requests `home` (directly or
+through `conn`, `user`, `own_database` or another fixture that does); pure tests run without
+any server, and one that connects without asking fails with a message saying so.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -19,25 +23,41 @@ from support import require_shared_exports
 if TYPE_CHECKING:
     from orchestration.spotify.fake import FakeSpotify
 
+DATABASE_FIXTURE = "home"
+_server_requested = False
+
 
 @pytest.fixture(scope="session", autouse=True)
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A fresh SPOTIFY_HISTORY_HOME with its own embedded Postgres, for the whole session."""
-    path = tmp_path_factory.mktemp("home")
-    saved = {k: os.environ.get(k) for k in ("SPOTIFY_HISTORY_HOME", "DATABASE_URL", "DAGSTER_HOME")}
+def session_home() -> Iterator[Path]:
+    """A fresh SPOTIFY_HISTORY_HOME for the session (no server yet): nothing a test does lands in ./.data.
+
+    Not under pytest's numbered temporary folders: those are pruned by other pytest sessions of the
+    same user, which on a shared machine took the data folder from under a running server.
+    """
+    path = Path(tempfile.mkdtemp(prefix="spotify-history-test-home-"))
+    names = ("SPOTIFY_HISTORY_HOME", "DATABASE_URL", "DAGSTER_DATABASE_URL", "DAGSTER_HOME", "INBOX_SETTLE_SECONDS")
+    saved = {k: os.environ.get(k) for k in names}
     os.environ["SPOTIFY_HISTORY_HOME"] = str(path)
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.pop("DAGSTER_HOME", None)
+    for name in ("DATABASE_URL", "DAGSTER_DATABASE_URL", "DAGSTER_HOME"):
+        os.environ.pop(name, None)
     os.environ["INBOX_SETTLE_SECONDS"] = "0"
     from orchestration.config import reload_settings
-    from orchestration.db import ensure_schema
-
-    settings = reload_settings()
-    ensure_schema()
-    yield path
     from orchestration.db import embedded
 
-    embedded.stop(settings.embedded_pgdata)
+    settings = reload_settings()
+    start_server = embedded.server_uri
+
+    def only_for_home(*args: Any, **kwargs: Any) -> Any:
+        # Also catches module- and session-scoped fixtures, which run before the per-test guard below.
+        if not _server_requested:
+            raise RuntimeError(f"the test session's Postgres starts only through the `{DATABASE_FIXTURE}` fixture")
+        return start_server(*args, **kwargs)
+
+    embedded.server_uri = only_for_home  # type: ignore[assignment]
+    yield path
+    embedded.server_uri = start_server  # type: ignore[assignment]
+    embedded.stop(settings.embedded_pgdata)  # started by `home`, or by a subprocess of a test that asked for it
+    shutil.rmtree(path, ignore_errors=True)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -52,6 +72,77 @@ def dbt_manifest() -> Path:
     from orchestration.defs.dbt.project import prepare_manifest
 
     return prepare_manifest()
+
+
+@pytest.fixture(scope="session")
+def home(session_home: Path) -> Path:
+    """The session's home with its embedded Postgres running and migrated (started on first request)."""
+    from orchestration.db import ensure_schema
+    from orchestration.instance import prepare
+
+    global _server_requested
+    _server_requested = True
+    ensure_schema()
+    prepare()  # Dagster's storage URL now, before a test points DATABASE_URL elsewhere (own_database)
+    return session_home
+
+
+@pytest.fixture(autouse=True)
+def _database_only_when_requested(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, session_home: Path
+) -> None:
+    """Using the session's Postgres from a test that did not request `home` is a clear error, not a
+    server started by accident (tests that run a server of their own are free to connect to it)."""
+    if DATABASE_FIXTURE in request.fixturenames:
+        return
+    from orchestration.db import embedded
+
+    message = (
+        f"{request.node.nodeid} uses the test session's Postgres without requesting the `{DATABASE_FIXTURE}` "
+        "fixture (directly, or through `conn`, `user` or a fixture that requests it)"
+    )
+
+    def refuse_to_start(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(message)
+
+    connect = psycopg.Connection.connect
+
+    def connect_unless_session_server(conninfo: str = "", *args: Any, **kwargs: Any) -> Any:
+        if str(session_home) in str(conninfo):
+            raise RuntimeError(message)
+        return connect(conninfo, *args, **kwargs)
+
+    monkeypatch.setattr(embedded, "server_uri", refuse_to_start)
+    monkeypatch.setattr(psycopg, "connect", connect_unless_session_server)
+    monkeypatch.setattr(psycopg.Connection, "connect", connect_unless_session_server)
+
+
+@pytest.fixture(scope="module")
+def own_database(home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new, empty (migrated) application database on the session's server, for one test module.
+
+    For modules whose rows would otherwise make every later dbt build of the shared database slower
+    (bulk imports), or whose dbt builds must not depend on what other modules left (full-refresh
+    comparisons): their dbt builds read only their own rows. Dagster's storage stays shared.
+    """
+    from orchestration.config import reload_settings
+    from orchestration.db import dagster_database_url, embedded, ensure_schema
+
+    settings = reload_settings()
+    name = "test_" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    url = embedded.server_uri(settings.embedded_pgdata, name)
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "DAGSTER_DATABASE_URL")}
+    os.environ["DAGSTER_DATABASE_URL"] = dagster_database_url(settings)
+    os.environ["DATABASE_URL"] = url
+    reload_settings()
+    ensure_schema()
+    yield url
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    reload_settings()
 
 
 @pytest.fixture

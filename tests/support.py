@@ -468,14 +468,32 @@ def import_as(user: str, path: Path) -> dict[str, Any]:
     return row
 
 
+BUILT_DATABASES: set[str] = set()
+"""Application databases a build() of this session succeeded on (see ensure_built)."""
+
+
 def build(full_refresh: bool = False) -> dict[str, Any]:
     """`dbt build` as the refresh_marts Dagster job; it must succeed with no failed test."""
+    from orchestration.db import app_database_url
     from orchestration.defs.in_process import run_refresh
 
     summary = run_refresh(full_refresh=full_refresh)
     assert summary["success"], f"dbt build failed: {summary['error']}"
     assert summary["failed_tests"] == [], summary["failed_tests"]
+    BUILT_DATABASES.add(app_database_url())
     return summary
+
+
+def ensure_built() -> None:
+    """Every dbt model exists in the current database: build() unless one already succeeded this session.
+
+    For tests that need the relations, not a particular build (the dbt unit tests read their
+    models' parents' column types): in a whole run they reuse an earlier build, alone they build.
+    """
+    from orchestration.db import app_database_url
+
+    if app_database_url() not in BUILT_DATABASES:
+        build()
 
 
 def relations(conn: psycopg.Connection, schema: str, *, tables_only: bool = False) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from orchestration.cli import main
 
 
 @pytest.fixture(scope="module")
-def data() -> World:
+def data(home: Path) -> World:
     return world()
 
 
@@ -177,7 +178,7 @@ def test_keys_are_stored_hashed_and_listed_without_secrets(data: World) -> None:
     assert listener.key[:12] in as_json.output and listener.key not in as_json.output
 
 
-def test_create_refuses_an_unknown_user() -> None:
+def test_create_refuses_an_unknown_user(home: Path) -> None:
     result = CliRunner().invoke(main, ["api-key", "create", "--user", "nobody-at-all"])
     assert result.exit_code != 0 and "nobody-at-all" in result.output
 

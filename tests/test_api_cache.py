@@ -20,7 +20,7 @@ def plays_file(path: Path, day: str, count: int) -> Path:
     return write_json(path, records)
 
 
-def test_answers_are_cached_until_the_next_build(tmp_path: Path) -> None:
+def test_answers_are_cached_until_the_next_build(home: Path, tmp_path: Path) -> None:
     name, _ = new_user("UTC", prefix="cache")
     import_as(name, plays_file(tmp_path / EXTENDED_FOLDER / "Streaming_History_Audio_2024_0.json", "2024-12-20", 3))
     build()
@@ -45,6 +45,6 @@ def test_answers_are_cached_until_the_next_build(tmp_path: Path) -> None:
         assert cache.hits == hits + 1
 
 
-def test_no_cache_when_switched_off() -> None:
+def test_no_cache_when_switched_off(home: Path) -> None:
     app = make_app(api_cache_entries=0)
     assert app.state.runtime.cache is None

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from orchestration.db.roles import API_ROLE, with_role
 
 
 @pytest.fixture(scope="module")
-def data() -> World:
+def data(home: Path) -> World:
     return world()
 
 

@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from mcp_api.tools import TOOLS
 
 
 @pytest.fixture(scope="module")
-def data() -> World:
+def data(home: Path) -> World:
     return world()
 
 

@@ -20,7 +20,7 @@ from mcp_api.tools import TOOLS
 
 
 @pytest.fixture(scope="module")
-def data() -> World:
+def data(home: Path) -> World:
     return world()
 
 

@@ -5,6 +5,7 @@ marts (dbt drops and recreates them) keeps it that way."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,7 +19,7 @@ DENIED = (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransa
 
 
 @pytest.fixture(scope="module")
-def data() -> World:
+def data(home: Path) -> World:
     return world()
 
 

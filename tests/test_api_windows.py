@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,7 +70,7 @@ def test_bad_combinations(days: int | None, start: date | None, end: date | None
 
 
 @pytest.fixture(scope="module")
-def data() -> World:
+def data(home: Path) -> World:
     return world()
 
 

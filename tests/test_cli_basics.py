@@ -6,6 +6,7 @@ import shlex
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -96,7 +97,7 @@ def test_add_refuses_invalid_names(conn: psycopg.Connection, bad: str) -> None:
 
 
 @pytest.mark.parametrize("command", ["pause", "resume"])
-def test_status_of_unknown_user(command: str, name: str) -> None:
+def test_status_of_unknown_user(home: Path, command: str, name: str) -> None:
     assert f"no user named '{name}'" in refused("users", command, name)
 
 

@@ -198,7 +198,7 @@ def ephemeral() -> Iterator[dg.DagsterInstance]:
 
 
 def test_an_import_requests_the_dbt_assets_and_a_refresh_settles_them(
-    ephemeral: dg.DagsterInstance, tmp_path: Path
+    home: Path, ephemeral: dg.DagsterInstance, tmp_path: Path
 ) -> None:
     name, _ = new_user("Europe/Berlin", prefix="auto")
     first = dg.evaluate_automation_conditions(defs=defs(), instance=ephemeral)
@@ -228,7 +228,7 @@ def test_an_import_requests_the_dbt_assets_and_a_refresh_settles_them(
     assert requested(settled) == set(), sorted(k.to_user_string() for k in requested(settled))
 
 
-def test_a_time_zone_change_requests_the_marts_on_the_shared_instance() -> None:
+def test_a_time_zone_change_requests_the_marts_on_the_shared_instance(home: Path) -> None:
     """`users set-timezone` reports app/users to the instance the daemon reads: the marts follow."""
     from orchestration import users
     from orchestration.defs.in_process import run_refresh
@@ -255,7 +255,7 @@ def test_a_time_zone_change_requests_the_marts_on_the_shared_instance() -> None:
 # -- (e) the command ---------------------------------------------------------------------------------
 
 
-def test_refresh_json_prints_the_summary_with_mart_row_counts() -> None:
+def test_refresh_json_prints_the_summary_with_mart_row_counts(home: Path) -> None:
     proc = run_cli("refresh", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -277,7 +277,7 @@ def test_refresh_json_prints_the_summary_with_mart_row_counts() -> None:
 # -- a fresh database ------------------------------------------------------------------------------
 
 
-def test_a_subset_build_creates_staging_views_it_did_not_select() -> None:
+def test_a_subset_build_creates_staging_views_it_did_not_select(home: Path) -> None:
     """On a fresh database the automation may build marts.imports without stg_app__users (its input
     app.users was reported before the sensor's first tick): the build creates the missing view."""
     from orchestration.defs.dbt.assets import missing_views

@@ -12,14 +12,14 @@ import os
 import subprocess
 from pathlib import Path
 
-from support import build
+from support import ensure_built
 
 from orchestration.db import libpq_env
 from orchestration.defs.dbt.project import DBT_EXECUTABLE, dbt_project
 
 
-def test_every_dbt_unit_test_runs_and_passes(tmp_path: Path) -> None:
-    build()  # unit tests read the column types of their models' parents: those must exist
+def test_every_dbt_unit_test_runs_and_passes(home: Path, tmp_path: Path) -> None:
+    ensure_built()  # unit tests read the column types of their models' parents: those must exist
     target = tmp_path / "target"
     done = subprocess.run(
         [

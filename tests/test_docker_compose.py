@@ -19,42 +19,21 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from compose_support import COMPOSE, REPO, SERVICES, VARIABLE, interpolate, service_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-REPO = Path(__file__).resolve().parents[1]
-COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-SERVICES: dict[str, Any] = COMPOSE["services"]
 APP_SERVICES = ["migrate", "dagster-webserver", "dagster-daemon", "api"]
 LONG_RUNNING = ["dagster-webserver", "dagster-daemon", "api"]
 PUBLISHED = {"dagster-webserver": 3000, "api": 8000}
 SECRETS = ["POSTGRES_PASSWORD", "SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET", "TOKEN_ENCRYPTION_KEY"]
 FAKE_ENV = {"POSTGRES_PASSWORD": "not-a-real-password"}
-
-_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+_VARIABLE = VARIABLE
 _REFERENCE = re.compile(rf"^{_VARIABLE.pattern}$")
 
 
-def interpolate(value: str, env: dict[str, str]) -> str:
-    """Compose variable substitution (the subset this file uses)."""
-
-    def substitute(m: re.Match[str]) -> str:
-        name, op, arg = m["name"], m["op"] or "", m["arg"]
-        missing = not env.get(name) if op.startswith(":") else name not in env
-        if not missing:
-            return env[name]
-        if op.endswith("?"):
-            raise LookupError(f"{name}: {arg}")
-        return arg if op.endswith("-") else ""
-
-    return _VARIABLE.sub(substitute, value)
-
-
 def environment(service: str) -> dict[str, str]:
-    env = SERVICES[service].get("environment", {})
-    if isinstance(env, list):
-        env = dict(item.split("=", 1) for item in env)
-    return {key: interpolate(str(value), FAKE_ENV) for key, value in env.items()}
+    return service_environment(service, FAKE_ENV)
 
 
 @functools.cache

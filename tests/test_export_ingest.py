@@ -32,6 +32,9 @@ from support import (
 
 from orchestration.loading.importer import ImportResult, import_path
 
+# ~160k raw rows: in a database of their own, so that later dbt builds of the shared one do not read them.
+pytestmark = pytest.mark.usefixtures("own_database")
+
 # Without the corpus one placeholder id remains, and its tests skip through the shared_exports fixture.
 FOLDERS = sorted(p.name for p in SHARED_EXPORTS.iterdir() if p.is_dir()) if SHARED_EXPORTS.is_dir() else ["no-corpus"]
 

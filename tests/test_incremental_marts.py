@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from reference import Reference
 from support import (
     ACCOUNT_FOLDER,
@@ -30,6 +31,9 @@ from support import (
 
 from orchestration import users
 from orchestration.instance import report_users_changed
+
+# Full refreshes rebuild every row of the database: here only this module's few listeners'.
+pytestmark = pytest.mark.usefixtures("own_database")
 
 
 def set_timezone(name: str, zone: str) -> None:

@@ -135,7 +135,7 @@ def edge_case_export(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def built(shared_exports: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def built(home: Path, shared_exports: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Every case imported for its own new user, then one dbt build through Dagster."""
     listeners: dict[str, Listener] = {}
     for case, case_id in zip(CASES, IDS, strict=True):

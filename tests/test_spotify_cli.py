@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import uuid
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -60,7 +61,7 @@ def name() -> str:
     return f"cli-{uuid.uuid4().hex[:8]}"
 
 
-def test_without_client_id_login_explains_what_to_configure(name: str) -> None:
+def test_without_client_id_login_explains_what_to_configure(home: Path, name: str) -> None:
     assert run_cli("users", "add", name).returncode == 0
     env = dict(os.environ)
     env.pop("SPOTIFY_CLIENT_ID", None)
@@ -135,6 +136,6 @@ def test_generate_key_prints_a_fernet_key() -> None:
     Fernet(proc.stdout.strip().encode())
 
 
-def test_login_for_an_unknown_user_fails_plainly(fake_spotify: FakeSpotify) -> None:
+def test_login_for_an_unknown_user_fails_plainly(home: Path, fake_spotify: FakeSpotify) -> None:
     proc = run_cli("auth", "login", "--user", "nobody-here", "--no-browser", env=env_for(fake_spotify))
     assert proc.returncode != 0 and "no user named 'nobody-here'" in proc.stderr

@@ -50,8 +50,12 @@ def execute(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteI
     """What the daemon does with the sensor's run request, in this process."""
     from orchestration.definitions import defs
 
-    return defs().resolve_job_def(JOB_NAME).execute_in_process(
-        instance=instance, partition_key=request.partition_key, tags=request.tags, raise_on_error=False
+    return (
+        defs()
+        .resolve_job_def(JOB_NAME)
+        .execute_in_process(
+            instance=instance, partition_key=request.partition_key, tags=request.tags, raise_on_error=False
+        )
     )
 
 
