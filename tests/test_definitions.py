@@ -96,6 +96,13 @@ def test_definitions_load_without_side_effects_and_need_a_prepared_manifest(
 
     loaded = probe(env)
     assert "error" not in loaded, loaded.get("error")
-    assert loaded["jobs"] == ["import_export", "refresh_marts", "spotify_sync"]
-    assert loaded["sensors"] == {"inbox_sensor": 17, "refresh_marts": 30, "spotify_sensor": 12}
+    assert loaded["jobs"] == ["import_export", "refresh_marts", "spotify_sync", "spotify_top_snapshot"]
+    assert loaded["sensors"] == {
+        "inbox_sensor": 17,
+        "refresh_marts": 30,
+        "spotify_sensor": 12,
+        "spotify_top_sensor": 60,
+        "interrupted_runs_failed": 30,
+        "interrupted_runs_canceled": 30,
+    }
     assert loaded["pools"] == ["dbt", "spotify"]
