@@ -42,6 +42,10 @@ class Album(_Model):
     uri: str | None = None
 
 
+class ExternalIds(_Model):
+    isrc: str | None = None
+
+
 class Track(_Model):
     id: str | None = None  # null for local files
     name: str
@@ -49,6 +53,7 @@ class Track(_Model):
     duration_ms: int | None = None
     artists: list[Artist] = []
     album: Album | None = None
+    external_ids: ExternalIds | None = None
 
 
 class Context(_Model):
