@@ -30,6 +30,7 @@ from mcp_api.queries import Database
 from mcp_api.ratelimit import RateLimiter
 from mcp_api.runtime import Runtime
 from mcp_api.settings import ApiSettings, get_settings
+from mcp_api.tools import TOOLS
 
 log = logging.getLogger("mcp_api")
 
@@ -41,7 +42,9 @@ except PackageNotFoundError:  # running from a checkout without install
 DESCRIPTION = (
     "Read-only questions about one person's Spotify listening history. Each API key belongs to one "
     "listener and reads only that listener's data. Windows: `days` (the last N days in the listener's "
-    "time zone, default 90) or `start`/`end` (YYYY-MM-DD, inclusive)."
+    "time zone, default 90), `start`/`end` (YYYY-MM-DD, inclusive) or `all_time=true` (everything stored). "
+    "Every windowed answer carries `history` (first and last stored play, plays) and, when the window is "
+    "empty, a `note` saying where the plays are."
 )
 
 
@@ -117,7 +120,8 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return respond(request, BadArguments(describe_validation_errors(list(exc.errors()))))
+        tool = next((t for t in TOOLS.values() if t.path == request.url.path), None)
+        return respond(request, BadArguments(describe_validation_errors(list(exc.errors()), tool and tool.args)))
 
 
 def _openapi(app: FastAPI, settings: ApiSettings) -> None:

@@ -23,8 +23,9 @@ from mcp_api.tools import TOOLS
 
 INSTRUCTIONS = (
     "Answers questions about one person's Spotify listening history (the owner of the API key): top artists "
-    "and tracks, when they listen, how much they repeat, how complete the history is. Windows: `days` (last N "
-    "local days, default 90) or `start`/`end` (YYYY-MM-DD). Start with history.taste_summary."
+    "and songs, when they listen, how much they repeat, how complete the history is. Windows: `days` (last N "
+    "local days, default 90), `start`/`end` (YYYY-MM-DD) or `all_time: true`. Every answer's `history` gives the "
+    "stored dates; an empty window comes with a `note`. Start with history.taste_summary."
 )
 
 
