@@ -120,8 +120,10 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The tool whose GET endpoint this is: its argument model says what each argument must be.
         tool = next((t for t in TOOLS.values() if t.path == request.url.path), None)
-        return respond(request, BadArguments(describe_validation_errors(list(exc.errors()), tool and tool.args)))
+        args = tool.args if tool is not None else None
+        return respond(request, BadArguments(describe_validation_errors(list(exc.errors()), args)))
 
 
 def _openapi(app: FastAPI, settings: ApiSettings) -> None:

@@ -132,5 +132,8 @@ def _rule(name: str, schema: dict[str, Any]) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
+    # Quoted when it is text; a number reads the same from JSON and from a query string (where
+    # every value is text).
+    numeric = isinstance(value, str) and value.lstrip("+-").replace(".", "", 1).isdigit()
+    text = repr(value) if isinstance(value, str) and not numeric else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
