@@ -32,6 +32,7 @@ from mcp_api.queries import Database
 from mcp_api.ratelimit import RateLimiter
 from mcp_api.runtime import Runtime
 from mcp_api.settings import ApiSettings, get_settings
+from mcp_api.tools import TOOLS
 from mcp_api.version import VERSION
 
 log = logging.getLogger("mcp_api")
@@ -39,7 +40,9 @@ log = logging.getLogger("mcp_api")
 DESCRIPTION = (
     "Read-only questions about one person's Spotify listening history. Each API key belongs to one "
     "listener and reads only that listener's data. Windows: `days` (the last N days in the listener's "
-    "time zone, default 90) or `start`/`end` (YYYY-MM-DD, inclusive)."
+    "time zone, default 90), `start`/`end` (YYYY-MM-DD, inclusive) or `all_time=true` (everything stored). "
+    "Every windowed answer carries `history` (first and last stored play, plays) and, when the window is "
+    "empty, a `note` saying where the plays are."
 )
 
 
@@ -121,7 +124,10 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return respond(request, BadArguments(describe_validation_errors(list(exc.errors()))))
+        # The tool whose GET endpoint this is: its argument model says what each argument must be.
+        tool = next((t for t in TOOLS.values() if t.path == request.url.path), None)
+        args = tool.args if tool is not None else None
+        return respond(request, BadArguments(describe_validation_errors(list(exc.errors()), args)))
 
 
 def _openapi(app: FastAPI, settings: ApiSettings) -> None:

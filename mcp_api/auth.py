@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import SecretStr
@@ -27,6 +27,11 @@ class UserRef:
     """The last successful poll of Spotify's API (coverage reports it)."""
     built_at: datetime | None = None
     """When the marts were built (sync_status.built_at): what cached answers are keyed on."""
+    first_play: date | None = None
+    last_play: date | None = None
+    """Local days of the first and last stored play (sync_status; None without plays)."""
+    plays: int = 0
+    """Every stored play of the user."""
 
 
 @dataclass(frozen=True)
@@ -122,4 +127,13 @@ def user_from_row(user_id: int, row: dict[str, Any]) -> UserRef | None:
 
 
 def _user(row: dict[str, Any]) -> UserRef:
-    return UserRef(row["user_id"], row["user_name"], row["timezone"], row["last_poll"], row["built_at"])
+    return UserRef(
+        row["user_id"],
+        row["user_name"],
+        row["timezone"],
+        row["last_poll"],
+        row["built_at"],
+        row["first_play"],
+        row["last_play"],
+        row["stored_plays"] or 0,
+    )

@@ -26,7 +26,15 @@ class Call:
     def window(self, args: m.WindowFields) -> tuple[UserRef, windows.Window, Bounds]:
         user = require_user(self.user)
         try:
-            window = windows.resolve(args.days, args.start, args.end, user.timezone, self.now)
+            window = windows.resolve(
+                args.days,
+                args.start,
+                args.end,
+                user.timezone,
+                self.now,
+                all_time=args.all_time,
+                stored=(user.first_play, user.last_play),
+            )
         except windows.WindowError as exc:
             raise BadArguments(str(exc)) from exc
         except ZoneInfoNotFoundError as exc:

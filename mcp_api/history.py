@@ -9,11 +9,36 @@ from typing import Any
 from mcp_api import models as m
 from mcp_api import queries as q
 from mcp_api import windows
+from mcp_api.auth import UserRef
 from mcp_api.call import Call
 
 
 def minutes(ms: int | None) -> float:
     return round((ms or 0) / 60_000, 1)
+
+
+def explained(user: UserRef, window: windows.Window, plays: int) -> dict[str, Any]:
+    """The fields every windowed answer carries: the listener, the window, what is stored over all
+    time, and — when the window holds no plays — a sentence an assistant can repeat, so an empty
+    window is never read as "you have not listened to anything"."""
+    return {
+        "user": user.name,
+        "window": window.as_json(),
+        "history": {"first_play": user.first_play, "last_play": user.last_play, "plays": user.plays},
+        "note": None if plays else empty_window_note(user, window),
+    }
+
+
+def empty_window_note(user: UserRef, window: windows.Window) -> str:
+    if not user.plays or user.first_play is None or user.last_play is None:
+        return (
+            "No plays are stored for this listener yet: import a Spotify privacy export or connect Spotify, "
+            "then ask again."
+        )
+    return (
+        f"No plays between {window.start.isoformat()} and {window.end.isoformat()}; the stored history runs "
+        f"from {user.first_play.isoformat()} to {user.last_play.isoformat()}."
+    )
 
 
 async def top_artists(c: Call, args: m.ListArgs) -> m.TopArtists:
@@ -22,8 +47,7 @@ async def top_artists(c: Call, args: m.ListArgs) -> m.TopArtists:
     total = rows[0]["total_plays"] if rows else 0
     return m.TopArtists.model_validate(
         dict(
-            user=user.name,
-            window=window.as_json(),
+            **explained(user, window, total),
             total_plays=total,
             unique_artists=rows[0]["artists"] if rows else 0,
             items=[artist_item(r, total) for r in rows],
@@ -47,11 +71,11 @@ def artist_item(row: dict[str, Any], total: int) -> dict[str, Any]:
 async def top_tracks(c: Call, args: m.ListArgs) -> m.TopTracks:
     user, window, bounds = c.window(args)
     rows = await c.db.rows(q.TOP_TRACKS, bounds.params(limit=args.limit))
+    total = rows[0]["total_plays"] if rows else 0
     return m.TopTracks.model_validate(
         dict(
-            user=user.name,
-            window=window.as_json(),
-            total_plays=rows[0]["total_plays"] if rows else 0,
+            **explained(user, window, total),
+            total_plays=total,
             unique_tracks=rows[0]["tracks"] if rows else 0,
             items=[track_item(r) for r in rows],
         )
@@ -65,6 +89,8 @@ def track_item(row: dict[str, Any]) -> dict[str, Any]:
         "plays": row["plays"],
         "minutes": minutes(row["ms"]),
         "track_uri": row["track_uri"],
+        "album": row["album_name"],
+        "releases": row["releases"],
     }
 
 
@@ -74,12 +100,12 @@ async def listening_heatmap(c: Call, args: m.WindowArgs) -> m.Heatmap:
     plays = {(r["iso_weekday"], r["local_hour"]): r["plays"] for r in rows}
     cells = [{"weekday": d, "hour": h, "plays": plays.get((d, h), 0)} for d in range(1, 8) for h in range(24)]
     peak = max(cells, key=lambda cell: cell["plays"])  # first of equals: earliest weekday and hour
+    total = sum(plays.values())
     return m.Heatmap.model_validate(
         dict(
-            user=user.name,
-            window=window.as_json(),
+            **explained(user, window, total),
             timezone=user.timezone,
-            total_plays=sum(plays.values()),
+            total_plays=total,
             peak=peak if peak["plays"] else None,
             cells=cells,
         )
@@ -93,8 +119,7 @@ async def repeat_rate(c: Call, args: m.ListArgs) -> m.RepeatRate:
     unique = rows[0]["unique_tracks"] if rows else 0
     return m.RepeatRate.model_validate(
         dict(
-            user=user.name,
-            window=window.as_json(),
+            **explained(user, window, plays),
             plays=plays,
             unique_tracks=unique,
             repeat_rate=round(1 - unique / plays, 4) if plays else None,
@@ -141,13 +166,13 @@ async def coverage(c: Call, args: m.ListArgs) -> m.Coverage:
     }
     firsts = [s.first_play for s in sources.values() if s.first_play]
     lasts = [s.last_play for s in sources.values() if s.last_play]
+    total = sum(s.plays for s in sources.values())
     return m.Coverage.model_validate(
         dict(
-            user=user.name,
-            window=window.as_json(),
+            **explained(user, window, total),
             days_in_window=window.days,
             days_with_plays=len(play_days),
-            plays=sum(s.plays for s in sources.values()),
+            plays=total,
             by_source=sources,
             gaps=longest,
             gap_count=len(gaps),
@@ -205,8 +230,7 @@ async def taste_summary(c: Call, args: m.ListArgs) -> m.TasteSummary:
         by_hour[r["local_hour"]] = by_hour.get(r["local_hour"], 0) + r["plays"]
     return m.TasteSummary.model_validate(
         dict(
-            user=user.name,
-            window=window.as_json(),
+            **explained(user, window, plays),
             plays=plays,
             minutes=minutes(artists[0]["total_ms"] if artists else 0),
             unique_artists=artists[0]["artists"] if artists else 0,

@@ -25,8 +25,9 @@ from mcp_api.views import resources as view_resources
 
 INSTRUCTIONS = (
     "Answers questions about one person's Spotify listening history (the owner of the API key): top artists "
-    "and tracks, when they listen, how much they repeat, how complete the history is. Windows: `days` (last N "
-    "local days, default 90) or `start`/`end` (YYYY-MM-DD). Start with history.taste_summary. "
+    "and songs, when they listen, how much they repeat, how complete the history is. Windows: `days` (last N "
+    "local days, default 90), `start`/`end` (YYYY-MM-DD) or `all_time: true`. Every answer's `history` gives the "
+    "stored dates; an empty window comes with a `note`. Start with history.taste_summary. "
     "history.search finds what they played (plays, first and last play); spotify.get_top is Spotify's own "
     "ranking; ops.latest_job_runs says how fresh the data is."
 )

@@ -45,7 +45,7 @@ class WindowFields(_Base):
     days: Annotated[int, Field(ge=1, le=MAX_WINDOW_DAYS)] | SkipJsonSchema[None] = Field(
         default=None,
         description=f"The last N days up to today in the listener's time zone, today included "
-        f"(default {windows.DEFAULT_DAYS}). Not together with start/end.",
+        f"(default {windows.DEFAULT_DAYS}; 1-{MAX_WINDOW_DAYS}). Not together with start/end or all_time.",
     )
     start: IsoDate | SkipJsonSchema[None] = Field(
         default=None, description="First local date of the window (YYYY-MM-DD, inclusive). Instead of days."
@@ -53,10 +53,15 @@ class WindowFields(_Base):
     end: IsoDate | SkipJsonSchema[None] = Field(
         default=None, description="Last local date of the window (YYYY-MM-DD, inclusive; default today). Needs start."
     )
+    all_time: bool = Field(
+        default=False,
+        description="true: the whole stored history, from the first stored play to today. Not together with "
+        "days or start/end. The answer's `history` says which dates are stored.",
+    )
 
     @model_validator(mode="after")
     def _window(self) -> WindowFields:
-        windows.check(self.days, self.start, self.end)  # WindowError is a ValueError: a 400
+        windows.check(self.days, self.start, self.end, self.all_time)  # WindowError is a ValueError: a 400
         return self
 
 
@@ -95,9 +100,22 @@ class WindowOut(Out):
     timezone: str = Field(description="The listener's IANA time zone; all days and hours are local to it.")
 
 
+class HistorySpan(Out):
+    first_play: date | None = Field(description="Local date of the first stored play (null: none stored).")
+    last_play: date | None = Field(description="Local date of the last stored play (null: none stored).")
+    plays: int = Field(description="Every stored play of the listener, whatever the window.")
+
+
 class Windowed(Out):
     user: str = Field(description="The listener's user name.")
     window: WindowOut
+    history: HistorySpan = Field(
+        description="What is stored for the listener over all time: ask for windows inside first_play..last_play."
+    )
+    note: str | None = Field(
+        default=None,
+        description="Set when the window holds no plays: a sentence to pass on, saying where the stored plays are.",
+    )
 
 
 class ArtistItem(Out):
@@ -114,11 +132,17 @@ class TopArtists(Windowed):
 
 
 class TrackItem(Out):
+    """A song by default (the same primary artist and title across releases, albums and sources)."""
+
     track: str | None
     artist: str | None
     plays: int
     minutes: float
-    track_uri: str | None = None
+    track_uri: str | None = Field(default=None, description="The most played release's URI (null: none known).")
+    album: str | None = Field(default=None, description="The album of the most played release with a known album.")
+    releases: int = Field(
+        default=0, description="How many release URIs of this song were played in the window (merged into one item)."
+    )
 
 
 class TopTracks(Windowed):
@@ -306,7 +330,8 @@ def _no_nul(text: str) -> str:
 class _SearchFields(_Base):
     q: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_nul)] = Field(
         description="What to look for in the listener's played tracks, artists, albums and shows (1-200 "
-        "characters; case and accents do not matter; each word matches the start of a word)."
+        "characters; case and accents do not matter; each word matches the start of a word).",
+        examples=["beyonce"],
     )
     type: SearchType | SkipJsonSchema[None] = Field(
         default=None, description="Only this kind of item: track, artist, album or show (default: all)."

@@ -84,7 +84,9 @@ class Database:
 # instead of failing.
 USER_COLUMNS = """
 s.user_name, s.timezone, (to_jsonb(s) ->> 'last_successful_poll_at')::timestamptz as last_poll,
-(to_jsonb(s) ->> 'built_at')::timestamptz as built_at
+(to_jsonb(s) ->> 'built_at')::timestamptz as built_at,
+(to_jsonb(s) ->> 'first_play_date')::date as first_play, (to_jsonb(s) ->> 'last_play_date')::date as last_play,
+s.plays as stored_plays
 """
 
 # The key's user may be missing from the marts (added since the last build): left join.
@@ -129,14 +131,28 @@ order by plays desc, ms desc, artist_name collate "C" nulls last
 limit %(limit)s
 """
 
+# A track is a track_key (a song by default: dbt var track_identity); the mart has a row per day and
+# release, so the window is summed per release first, then per track: the most played release
+# (known URIs before unknown; then minutes, then URI) names the track's URI and album, and
+# `releases` counts its distinct URIs in the window.
 TOP_TRACKS = f"""
-with w as (
-    select track_key, max(track_name) as track_name, max(artist_name) as artist_name,
-           max(track_uri) as track_uri, sum(plays)::bigint as plays, sum(ms_played)::bigint as ms
+with per_release as (
+    select track_key, track_uri, max(track_name) as track_name, max(artist_name) as artist_name,
+           max(album_name) as album_name, sum(plays)::bigint as plays, sum(ms_played)::bigint as ms
     from marts.top_tracks where {WINDOW}
+    group by track_key, track_uri
+),
+w as (
+    select track_key, max(track_name) as track_name, max(artist_name) as artist_name,
+           (array_agg(track_uri order by track_uri is null, plays desc, ms desc, track_uri collate "C"))[1]
+               as track_uri,
+           (array_agg(album_name order by album_name is null, plays desc, ms desc, track_uri collate "C"))[1]
+               as album_name,
+           count(track_uri) as releases, sum(plays)::bigint as plays, sum(ms)::bigint as ms
+    from per_release
     group by track_key
 )
-select track_key, track_name, artist_name, track_uri, plays, ms,
+select track_key, track_name, artist_name, track_uri, album_name, releases, plays, ms,
        sum(plays) over ()::bigint as total_plays, count(*) over () as tracks
 from w
 order by plays desc, ms desc, track_name collate "C" nulls last, artist_name collate "C" nulls last,

@@ -54,7 +54,7 @@ class Tool(Generic[A, R]):
         try:
             return self.args.model_validate(raw)
         except ValidationError as exc:
-            raise BadArguments(describe_validation_errors(exc.errors())) from exc
+            raise BadArguments(describe_validation_errors(exc.errors(), self.args)) from exc
 
 
 async def call(
@@ -89,13 +89,17 @@ def _cache_key(tool: Tool[Any, Any], args: BaseModel, user: UserRef | None, now:
     return ResultCache.key(tool.name, user.user_id, user.built_at, today, args)
 
 
+# Every windowed tool's description ends with how to reach periods outside the default window.
+OLD_PERIODS = "Older periods: start/end (YYYY-MM-DD) or all_time: true; `history` gives the stored dates."
+
 TOOLS: dict[str, Tool[Any, Any]] = {
     t.name: t
     for t in (
         Tool(
             "history.taste_summary",
-            "A compact overview of the listener's taste in a window: plays, minutes, top artists and tracks, "
-            "repeat rate, peak weekday and hour, minutes per content type, top podcasts, days with plays.",
+            "A compact overview of the listener's taste in a window: plays, minutes, top artists and songs, "
+            "repeat rate, peak weekday and hour, minutes per content type, top podcasts, days with plays. "
+            + OLD_PERIODS,
             m.ListArgs,
             m.TasteSummary,
             history.taste_summary,
@@ -104,7 +108,7 @@ TOOLS: dict[str, Tool[Any, Any]] = {
         Tool(
             "history.top_artists",
             "The listener's most played artists in a window (default: last 90 days), with plays, minutes and "
-            "share of all plays. A play is a music stream of at least 30 s, not in a private session.",
+            "share of all plays (a play: music, at least 30 s, not private). " + OLD_PERIODS,
             m.ListArgs,
             m.TopArtists,
             history.top_artists,
@@ -112,7 +116,8 @@ TOOLS: dict[str, Tool[Any, Any]] = {
         ),
         Tool(
             "history.top_tracks",
-            "The listener's most played tracks in a window (default: last 90 days), with artist, plays and minutes.",
+            "The listener's most played songs in a window (default: last 90 days); a song is one artist and "
+            "title across releases. Plays, minutes, the top release's URI and album, releases merged. " + OLD_PERIODS,
             m.ListArgs,
             m.TopTracks,
             history.top_tracks,
@@ -121,7 +126,7 @@ TOOLS: dict[str, Tool[Any, Any]] = {
         Tool(
             "history.listening_heatmap",
             "Plays per local weekday (1 = Monday) and hour in a window, in the listener's time zone: when they "
-            "listen. All 168 cells plus the peak.",
+            "listen. All 168 cells plus the peak. " + OLD_PERIODS,
             m.WindowArgs,
             m.Heatmap,
             history.listening_heatmap,
@@ -129,8 +134,8 @@ TOOLS: dict[str, Tool[Any, Any]] = {
         ),
         Tool(
             "history.repeat_rate",
-            "How much the listener repeats tracks in a window: repeat rate = 1 - unique tracks / plays, tracks "
-            "played more than once, and the most repeated tracks.",
+            "How much the listener repeats songs in a window: repeat rate = 1 - unique songs / plays, songs "
+            "played more than once, and the most repeated songs. " + OLD_PERIODS,
             m.ListArgs,
             m.RepeatRate,
             history.repeat_rate,
@@ -138,7 +143,7 @@ TOOLS: dict[str, Tool[Any, Any]] = {
         Tool(
             "history.coverage",
             "How complete the stored history is in a window: days with plays, plays per source (export, API), "
-            "first and last play, and the longest gaps (runs of days without plays).",
+            "first and last play, and the longest gaps (runs of days without plays). " + OLD_PERIODS,
             m.ListArgs,
             m.Coverage,
             history.coverage,

@@ -170,9 +170,9 @@ def _name_key(value: str | None) -> tuple[bool, str]:
     return (value is None, value or "")
 
 
-def track_key(s: Stream) -> str:
-    """The marts' track_key: the URI, else name:<artist>|<track>."""
-    return s.uri or f"name:{s.creator or ''}|{s.item or ''}"
+def track_key(s: Stream) -> tuple[Any, ...]:
+    """What the API counts as one track: a song (primary artist and title), from the reference."""
+    return s.song
 
 
 def expected_top_artists(plays: list[Stream], limit: int) -> list[dict[str, Any]]:
@@ -188,20 +188,35 @@ def expected_top_artists(plays: list[Stream], limit: int) -> list[dict[str, Any]
     ]
 
 
-def expected_tracks(plays: list[Stream]) -> dict[str, dict[str, Any]]:
-    """Per track key: plays, ms, and the (max) track and artist name, as the marts aggregate them."""
-    out: dict[str, dict[str, Any]] = {}
+def expected_tracks(plays: list[Stream]) -> dict[Any, dict[str, Any]]:
+    """Per song: plays, ms, the (max) track and artist name, the most played release (known URIs
+    first, then plays, minutes, URI) and its album (of the most played release that has one), and
+    the number of release URIs."""
+    out: dict[Any, dict[str, Any]] = {}
     for s in plays:
-        entry = out.setdefault(track_key(s), {"plays": 0, "ms": 0, "names": set(), "artists": set()})
+        entry = out.setdefault(track_key(s), {"plays": 0, "ms": 0, "names": set(), "artists": set(), "releases": {}})
         entry["plays"] += 1
         entry["ms"] += s.ms_played
         if s.item is not None:
             entry["names"].add(s.item)
         if s.creator is not None:
             entry["artists"].add(s.creator)
+        release = entry["releases"].setdefault(s.uri, {"plays": 0, "ms": 0, "albums": set()})
+        release["plays"] += 1
+        release["ms"] += s.ms_played
+        release["albums"] |= {s.album} if s.album is not None else set()
     for entry in out.values():
         entry["track"] = max(entry.pop("names"), default=None)
         entry["artist"] = max(entry.pop("artists"), default=None)
+        releases = entry.pop("releases")
+        album = {uri: max(r["albums"], default=None) for uri, r in releases.items()}
+
+        def rank(uri: str | None, first: bool, releases: dict[Any, Any] = releases) -> tuple[Any, ...]:
+            return (first, -releases[uri]["plays"], -releases[uri]["ms"], uri or "")
+
+        entry["track_uri"] = min(releases, key=lambda u: rank(u, u is None))
+        entry["album"] = album[min(releases, key=lambda u: rank(u, album[u] is None))]
+        entry["releases"] = sum(1 for uri in releases if uri)
     return out
 
 
@@ -209,10 +224,24 @@ def expected_top_tracks(plays: list[Stream], limit: int) -> list[dict[str, Any]]
     tracks = expected_tracks(plays)
     ranked = sorted(
         tracks.items(),
-        key=lambda kv: (-kv[1]["plays"], -kv[1]["ms"], _name_key(kv[1]["track"]), _name_key(kv[1]["artist"]), kv[0]),
+        key=lambda kv: (
+            -kv[1]["plays"],
+            -kv[1]["ms"],
+            _name_key(kv[1]["track"]),
+            _name_key(kv[1]["artist"]),
+            str(kv[0]),
+        ),
     )[:limit]
     return [
-        {"track": t["track"], "artist": t["artist"], "plays": t["plays"], "minutes": minutes(t["ms"])}
+        {
+            "track": t["track"],
+            "artist": t["artist"],
+            "plays": t["plays"],
+            "minutes": minutes(t["ms"]),
+            "track_uri": t["track_uri"],
+            "album": t["album"],
+            "releases": t["releases"],
+        }
         for _, t in ranked
     ]
 

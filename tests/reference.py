@@ -15,6 +15,9 @@ so the mart tests compare the product with an independent derivation of the same
 * account rows carry names only: where the listener's extended history has a track URI for the
   same artist and track name, that URI is their identity (the most streamed one; the product's
   documented refinement, int_streams.sql);
+* a song (what top tracks, unique tracks and repeat rate count) is the same primary artist and
+  track title, exactly as written, across URIs, albums and sources; a play without both names is
+  its own identity;
 * times are UTC in the files (`endTime` has minute precision); days, hours and weekdays are local
   to the listener's IANA zone (zoneinfo), ISO weekday with Monday = 1.
 """
@@ -48,11 +51,19 @@ class Stream:
     uri: str | None  # track, episode or chapter URI
     incognito: bool
     order: int  # position in the input (the first of identical records wins)
+    album: str | None = None  # extended music rows only
 
     @property
     def identity(self) -> tuple[Any, ...]:
         """What "the same track (episode, chapter)" means: its URI when known, else its names."""
         return ("uri", self.uri) if self.uri else ("name", self.creator, self.item)
+
+    @property
+    def song(self) -> tuple[Any, ...]:
+        """What top tracks count: the primary artist and the title as written, whatever the URI."""
+        if self.creator is not None and self.item is not None:
+            return ("song", self.creator, self.item)
+        return self.identity
 
     @property
     def is_play(self) -> bool:
@@ -92,6 +103,7 @@ def _stream(record: dict[str, Any], order: int) -> Stream:
         return Stream(
             "extended", content, _utc(record["ts"]), record["ms_played"], creator, item, uri,
             bool(get("incognito_mode")), order,
+            get("master_metadata_album_album_name") if content == "music" else None,
         )  # fmt: skip
     ended_at, ms = _utc(record["endTime"]), record["msPlayed"]
     if "podcastName" in record:
@@ -223,7 +235,23 @@ class Reference:
 
     @property
     def repeat_rate(self) -> float:
-        return 1 - self.unique_tracks / self.total_plays
+        return 1 - self.unique_songs / self.total_plays
+
+    @cached_property
+    def plays_by_song(self) -> Counter[tuple[Any, ...]]:
+        return Counter(s.song for s in self.plays)
+
+    @property
+    def unique_songs(self) -> int:
+        return len(self.plays_by_song)
+
+    @cached_property
+    def releases_by_song(self) -> dict[tuple[Any, ...], set[str]]:
+        """The distinct track URIs each song was played under."""
+        out: dict[tuple[Any, ...], set[str]] = defaultdict(set)
+        for s in self.plays:
+            out[s.song] |= {s.uri} if s.uri else set()
+        return dict(out)
 
     # -- every stream (duplicates collapsed) ------------------------------------------------------
     @cached_property

@@ -101,12 +101,19 @@ def test_errors_come_back_as_tool_errors(base: str, data: World) -> None:
             await session.call_tool("history.top_artists", {"days": 3, "start": "2024-01-01"}),
             await session.call_tool("history.top_artists", {"user_id": other.name}),
             await session.call_tool("history.nothing", {}),
+            await session.call_tool("history.repeat_rate", {"days": 36500}),
+            await session.call_tool("history.coverage", {"all_time": True, "end": "2024-01-01"}),
         ]
 
-    too_many, both, foreign, unknown = run(base, me.key, work)
-    assert all(r.is_error for r in (too_many, both, foreign, unknown))
-    assert "limit" in too_many.content[0].text
-    assert "either days or start/end" in both.content[0].text
+    too_many, both, foreign, unknown, years, all_time = run(base, me.key, work)
+    assert all(r.is_error for r in (too_many, both, foreign, unknown, years, all_time))
+    assert too_many.content[0].text == "limit must be a whole number between 1 and 50, not 99"
+    assert "days cannot be combined with start/end" in both.content[0].text
+    assert years.content[0].text == (
+        "days must be a whole number between 1 and 10000 (about 27 years), not 36500; "
+        "for the whole history use all_time: true"
+    )
+    assert "leave out days, start and end" in all_time.content[0].text
     assert "own user" in foreign.content[0].text and other.name not in foreign.content[0].text
     assert "unknown tool" in unknown.content[0].text
 

@@ -80,6 +80,18 @@ def check_window(result: dict[str, Any], listener: Listener, start: date, end: d
         "days": (end - start).days + 1,
         "timezone": listener.timezone,
     }
+    assert result["history"] == expected_history(listener)
+    assert result["note"] is None  # every window of WINDOWS holds plays
+
+
+def expected_history(listener: Listener) -> dict[str, Any]:
+    """What is stored for the listener, from the export files: first and last local play day, plays."""
+    days = sorted(listener.ref.plays_by_day)
+    return {
+        "first_play": days[0].isoformat() if days else None,
+        "last_play": days[-1].isoformat() if days else None,
+        "plays": listener.ref.total_plays,
+    }
 
 
 def test_top_artists(client: TestClient, case: tuple[Listener, dict[str, Any], date, date]) -> None:
@@ -99,8 +111,7 @@ def test_top_tracks(client: TestClient, case: tuple[Listener, dict[str, Any], da
     check_window(result, listener, start, end)
     assert result["total_plays"] == len(plays)
     assert result["unique_tracks"] == len({track_key(s) for s in plays})
-    items = [{k: item[k] for k in ("track", "artist", "plays", "minutes")} for item in result["items"]]
-    assert items == expected_top_tracks(plays, args.get("limit", 10))
+    assert result["items"] == expected_top_tracks(plays, args.get("limit", 10))
 
 
 def test_listening_heatmap(client: TestClient, case: tuple[Listener, dict[str, Any], date, date]) -> None:
@@ -185,9 +196,7 @@ def test_taste_summary(client: TestClient, case: tuple[Listener, dict[str, Any],
     assert result["unique_tracks"] == len({track_key(s) for s in plays})
     assert result["repeat_rate"] == round(1 - result["unique_tracks"] / len(plays), 4)
     assert result["top_artists"] == expected_top_artists(plays, limit)
-    assert [{k: t[k] for k in ("track", "artist", "plays", "minutes")} for t in result["top_tracks"]] == (
-        expected_top_tracks(plays, limit)
-    )
+    assert result["top_tracks"] == expected_top_tracks(plays, limit)
     weekdays = Counter(ref.local(s).isoweekday() for s in plays)
     hours = Counter(ref.local(s).hour for s in plays)
     assert result["peak_weekday"] == max(sorted(weekdays), key=lambda d: weekdays[d])
@@ -240,6 +249,12 @@ def test_latest_imports(client: TestClient, data: World) -> None:
 
 def test_a_user_without_plays_gets_empty_answers(client: TestClient, data: World) -> None:
     empty = data.empty
+    for tool in WINDOWED_TOOLS:
+        result = call(client, empty, tool)
+        assert result["history"] == {"first_play": None, "last_play": None, "plays": 0}
+        assert result["note"] == NOTHING_STORED
+    everything = call(client, empty, "history.taste_summary", all_time=True)
+    assert everything["window"]["start"] == everything["window"]["end"] == "2025-01-01"  # today in Auckland
     assert call(client, empty, "history.top_artists")["items"] == []
     repeat = call(client, empty, "history.repeat_rate")
     assert (repeat["plays"], repeat["repeat_rate"], repeat["top_repeated"]) == (0, None, [])
@@ -252,11 +267,32 @@ def test_a_user_without_plays_gets_empty_answers(client: TestClient, data: World
     assert (summary["plays"], summary["repeat_rate"], summary["peak_hour"]) == (0, None, None)
 
 
+WINDOWED_TOOLS = [
+    "history.taste_summary",
+    "history.top_artists",
+    "history.top_tracks",
+    "history.listening_heatmap",
+    "history.repeat_rate",
+    "history.coverage",
+]
+NOTHING_STORED = (
+    "No plays are stored for this listener yet: import a Spotify privacy export or connect Spotify, then ask again."
+)
+
+
 def test_a_window_without_plays(client: TestClient, data: World) -> None:
-    """Real listener, window before their history: zeros, not errors."""
+    """Real listener, window before their history: zeros, not errors, and a note saying where the plays are."""
     listener = data["efrrowini"]
     result = call(client, listener, "history.top_tracks", start="2010-01-01", end="2010-12-31")
     assert (result["total_plays"], result["items"]) == (0, [])
+    history = expected_history(listener)
+    note = (
+        f"No plays between 2010-01-01 and 2010-12-31; the stored history runs from {history['first_play']} "
+        f"to {history['last_play']}."
+    )
+    for tool in WINDOWED_TOOLS:
+        answer = call(client, listener, tool, start="2010-01-01", end="2010-12-31")
+        assert (answer["history"], answer["note"]) == (history, note), tool
     coverage = call(client, listener, "history.coverage", start="2010-01-01", end="2010-12-31")
     assert coverage["gaps"] == [{"start": "2010-01-01", "end": "2010-12-31", "days": 365}]
 
@@ -266,6 +302,29 @@ def test_a_window_without_plays(client: TestClient, data: World) -> None:
 def test_the_ends_of_the_calendar(client: TestClient, data: World, tool: str, start: str, end: str) -> None:
     result = call(client, data["efrrowini"], tool, start=start, end=end)
     assert result["window"]["start"] == start and result["window"]["end"] == end
+
+
+def test_the_default_window_of_an_old_export_explains_itself(client: TestClient, data: World) -> None:
+    """vnegi10's account export ends in 2021: the default 90 days (to 2024-12-31) are empty, and the
+    answer says where the plays are; all_time: true then finds them all."""
+    listener = data["vnegi10"]
+    history = expected_history(listener)
+    summary = call(client, listener, "history.taste_summary")
+    assert summary["plays"] == 0 and summary["history"] == history
+    assert summary["note"] == (
+        f"No plays between 2024-10-03 and 2024-12-31; the stored history runs from {history['first_play']} "
+        f"to {history['last_play']}."
+    )
+    everything = call(client, listener, "history.taste_summary", all_time=True)
+    assert everything["window"]["start"] == history["first_play"]
+    assert everything["window"]["end"] == "2024-12-31"  # today, in the listener's zone
+    assert (everything["plays"], everything["note"]) == (listener.ref.total_plays, None)
+    assert everything["unique_tracks"] == listener.ref.unique_songs
+    tracks = call(client, listener, "history.top_tracks", all_time=True, limit=50)
+    all_plays = plays_in(listener.ref, date.min, date.max)
+    assert tracks["items"] == expected_top_tracks(all_plays, 50)
+    repeat = call(client, listener, "history.repeat_rate", all_time=True)
+    assert repeat["repeat_rate"] == round(listener.ref.repeat_rate, 4)
 
 
 def test_gpt_action_endpoints_answer_like_the_dispatcher(client: TestClient, data: World) -> None:

@@ -53,11 +53,11 @@ def test_start_alone_runs_until_today() -> None:
 @pytest.mark.parametrize(
     ("days", "start", "end", "message"),
     [
-        (7, date(2024, 1, 1), None, "either days or start/end"),
-        (7, None, date(2024, 1, 1), "either days or start/end"),
+        (7, date(2024, 1, 1), None, "days cannot be combined with start/end"),
+        (7, None, date(2024, 1, 1), "days cannot be combined with start/end"),
         (None, None, date(2024, 1, 1), "end needs start"),
         (None, date(2024, 2, 2), date(2024, 2, 1), "after end"),
-        (None, date(1990, 1, 1), date(2024, 1, 1), "longer than"),
+        (None, date(1990, 1, 1), date(2024, 1, 1), "at most 10000 days"),
         (None, date(2030, 1, 1), None, "after today"),
     ],
 )
@@ -80,8 +80,31 @@ def client(data: World) -> Iterator[TestClient]:
         yield c
 
 
+def test_all_time_runs_from_the_first_stored_play_to_today() -> None:
+    w = windows.resolve(
+        None, None, None, "UTC", EVENING_UTC, all_time=True, stored=(date(2008, 10, 7), date(2021, 5, 1))
+    )
+    assert (w.start, w.end) == (date(2008, 10, 7), date(2024, 3, 9))
+    later = windows.resolve(
+        None, None, None, "UTC", EVENING_UTC, all_time=True, stored=(date(2020, 1, 1), date(2025, 1, 1))
+    )
+    assert later.end == date(2025, 1, 1)  # a last play after today (clock skew) stays inside
+    nothing = windows.resolve(None, None, None, "UTC", EVENING_UTC, all_time=True)
+    assert nothing.start == nothing.end == date(2024, 3, 9)
+
+
+# Argument errors in plain words: (arguments, what the error must say). None of them may show
+# pydantic's internals (see test_bad_arguments_are_400_in_the_dispatcher).
 BAD_ARGS: list[tuple[dict[str, Any], str]] = [
-    ({"days": 7, "start": "2024-01-01"}, "either days or start/end"),
+    ({"days": 7, "start": "2024-01-01"}, "days cannot be combined with start/end"),
+    (
+        {"days": 36500},
+        "days must be a whole number between 1 and 10000 (about 27 years), not 36500; "
+        "for the whole history use all_time: true",
+    ),
+    ({"all_time": True, "days": 30}, "all_time: true already covers the whole stored history"),
+    ({"all_time": True, "start": "2024-01-01"}, "leave out days, start and end"),
+    ({"all_time": "sometimes"}, "all_time must be true or false"),
     ({"start": "2024-02-02", "end": "2024-02-01"}, "after end"),
     ({"end": "2024-02-01"}, "end needs start"),
     ({"start": "2024-02-30"}, "start"),
@@ -91,21 +114,30 @@ BAD_ARGS: list[tuple[dict[str, Any], str]] = [
     ({"start": "20240101"}, "YYYY-MM-DD"),
     ({"start": 1_700_000_000}, "YYYY-MM-DD"),
     ({"start": "2024-01-01T00:00:00"}, "YYYY-MM-DD"),
-    ({"start": "1900-01-01", "end": "2024-01-01"}, "longer than"),
+    ({"start": "1900-01-01", "end": "2024-01-01"}, "at most 10000 days (about 27 years); for the whole history"),
     ({"start": "2099-01-01"}, "after today"),
-    ({"days": 0}, "days"),
-    ({"days": -5}, "days"),
-    ({"days": 10_001}, "days"),
-    ({"days": "many"}, "days"),
-    ({"days": 7.5}, "days"),
-    ({"limit": 0}, "limit"),
-    ({"limit": 51}, "limit"),
-    ({"limit": "ten"}, "limit"),
-    ({"colour": "blue"}, "colour"),
-    ({"user_id": "Not A Name!"}, "user_id"),
-    ({"user_id": 2**40}, "user_id"),
-    ({"user_id": ["a"]}, "user_id"),
+    ({"days": 0}, "days must be a whole number between 1 and 10000"),
+    ({"days": -5}, "days must be a whole number between 1 and 10000"),
+    ({"days": 10_001}, "days must be a whole number between 1 and 10000"),
+    ({"days": "many"}, "days must be a whole number between 1 and 10000"),
+    ({"days": 7.5}, "days must be a whole number between 1 and 10000"),
+    ({"limit": 0}, "limit must be a whole number between 1 and 50"),
+    ({"limit": 51}, "limit must be a whole number between 1 and 50"),
+    ({"limit": "ten"}, "limit must be a whole number between 1 and 50"),
+    ({"colour": "blue"}, "colour is not an argument of this tool; it takes days, start, end, all_time, limit, user_id"),
+    ({"user_id": "Not A Name!"}, "user_id must be a numeric user id or a user name"),
+    ({"user_id": 2**40}, "user_id must be a numeric user id or a user name"),
+    ({"user_id": ["a"]}, "user_id must be a numeric user id or a user name"),
+    ({"days": 0, "limit": 0}, "days must be a whole number between 1 and 10000"),
 ]
+# What an assistant must never be shown: validator codes and pydantic's wording.
+INTERNALS = ("constrained", ".none", "Input should", "Value error", "function-", "type=", "pydantic")
+
+
+def check_error(body: dict[str, Any], message: str) -> None:
+    assert body["success"] is False and body["error_type"] == "invalid_arguments"
+    assert message in body["error"]
+    assert not any(word in body["error"] for word in INTERNALS), body["error"]
 
 
 @pytest.mark.parametrize(("args", "message"), BAD_ARGS, ids=[str(a) for a, _ in BAD_ARGS])
@@ -116,9 +148,7 @@ def test_bad_arguments_are_400_in_the_dispatcher(
         "/mcp/call", json={"tool": "history.top_artists", "args": args}, headers=data["efrrowini"].auth
     )
     assert response.status_code == 400, response.text
-    body = response.json()
-    assert body["success"] is False and body["error_type"] == "invalid_arguments"
-    assert message in body["error"]
+    check_error(response.json(), message)
 
 
 # A query string has no lists, and digits there may be a user name (a 403, tested in test_api_auth).
@@ -133,8 +163,17 @@ def test_bad_arguments_are_400_in_the_gpt_actions(
 ) -> None:
     response = client.get("/v1/history/top-artists", params=args, headers=data["efrrowini"].auth)
     assert response.status_code == 400, response.text
-    assert response.json()["error_type"] == "invalid_arguments"
-    assert message in response.json()["error"]
+    check_error(response.json(), message)
+
+
+def test_both_argument_errors_are_named(client: TestClient, data: World) -> None:
+    response = client.post(
+        "/mcp/call",
+        json={"tool": "history.top_artists", "args": {"days": 0, "limit": 0}},
+        headers=data["efrrowini"].auth,
+    )
+    error = response.json()["error"]
+    assert "days must be" in error and "limit must be a whole number between 1 and 50, not 0" in error
 
 
 @pytest.mark.parametrize(

@@ -223,13 +223,56 @@ def test_a_later_extended_import_resolves_account_rows_on_other_days(tmp_path: P
     build()
     import_as(name, write_json(tmp_path / EXTENDED_FOLDER / "Streaming_History_Audio_2023.json", extended))
     build()
+    assert song_rows(uid) == [
+        ('["Artist R", "Far Away"]', "spotify:track:FarAway0000000000000001", 3),
+        ('["Artist S", "Untouched"]', None, 1),
+    ]
+    assert_incremental_equals_full_refresh([uid], "account rows resolved by a later extended import")
+
+
+def song_rows(uid: int) -> list[tuple[Any, ...]]:
+    """Plays per song and release over all days (what a window of the API sums), in Python's order."""
     with app_conn() as conn:
         rows = conn.execute(
-            "select track_key, sum(plays)::int from marts.top_tracks where user_id = %s group by 1 order by 1",
+            "select track_key, track_uri, sum(plays)::int from marts.top_tracks where user_id = %s group by 1, 2",
             (uid,),
         ).fetchall()
-    assert rows == [("name:Artist S|Untouched", 1), ("spotify:track:FarAway0000000000000001", 3)]
-    assert_incremental_equals_full_refresh([uid], "account rows resolved by a later extended import")
+    return sorted(rows, key=lambda r: (r[0], r[1] or ""))
+
+
+def test_a_songs_releases_from_later_imports_stay_one_song(tmp_path: Path) -> None:
+    """One song played as a single, later as an album track (another URI) and in account data: the
+    incremental builds keep one stable key for it, one row per release, as a full refresh does."""
+    song = {"master_metadata_track_name": "Arco", "master_metadata_album_artist_name": "Los Piojos"}
+    single, album, live = (f"spotify:track:Arco{kind:0>18}" for kind in ("Single", "Album", "Live"))
+    singles = [
+        extended_record("2023-03-01T10:00:00Z", 200_000, spotify_track_uri=single, **song),
+        extended_record("2023-03-02T10:00:00Z", 190_000, spotify_track_uri=single, **song),
+    ]
+    later = [
+        extended_record("2023-04-01T10:00:00Z", 180_000, spotify_track_uri=album, **song),
+        extended_record(
+            "2023-04-01T11:00:00Z",
+            180_000,
+            spotify_track_uri=live,
+            **{**song, "master_metadata_track_name": "Arco - En Vivo"},
+        ),
+    ]
+    account = [{"endTime": "2023-05-01 09:00", "artistName": "Los Piojos", "trackName": "Arco", "msPlayed": 120_000}]
+    name, uid = new_user(ZONE, prefix="song")
+    import_as(name, write_json(tmp_path / "a" / EXTENDED_FOLDER / "Streaming_History_Audio_2023.json", singles))
+    build()
+    import_as(name, write_json(tmp_path / "b" / EXTENDED_FOLDER / "Streaming_History_Audio_2023.json", later))
+    build()
+    import_as(name, write_json(tmp_path / "c" / ACCOUNT_FOLDER / "StreamingHistory_music_0.json", account))
+    build()
+    # The account play borrows the most streamed URI of its names (the single: 2 streams).
+    assert song_rows(uid) == [
+        ('["Los Piojos", "Arco - En Vivo"]', live, 1),
+        ('["Los Piojos", "Arco"]', album, 1),
+        ('["Los Piojos", "Arco"]', single, 3),
+    ]
+    assert_incremental_equals_full_refresh([uid], "a song's releases over three imports")
 
 
 # -- one listener's time-zone change and another listener's marts ----------------------------------

@@ -75,7 +75,7 @@ def test_stored_columns(conn: psycopg.Connection, linked: str, fake_spotify: Fak
     row = conn.execute(
         """
         select track_id, track_uri, track_name, artists, first_artist_name, album_id, album_name, album_uri,
-               duration_ms, context_type, context_uri, sync_id is not null
+               duration_ms, isrc, context_type, context_uri, sync_id is not null
         from raw.api_recently_played where user_id = %s
         """,
         (user_id(conn, linked),),
@@ -91,11 +91,13 @@ def test_stored_columns(conn: psycopg.Connection, linked: str, fake_spotify: Fak
         t.album_name,
         f"spotify:album:{t.album_id}",
         t.duration_ms,
+        t.isrc,
         "playlist",
         "spotify:playlist:abc",
         True,
     )
     assert len(t.artists) == 2
+    assert t.isrc.startswith("QZFAK")  # external_ids.isrc as the fake serves it, stored as given
 
 
 def test_a_full_page_that_misses_the_stored_plays_is_a_gap(

@@ -55,6 +55,7 @@ class FakeTrack:
     album_id: str
     album_name: str
     duration_ms: int
+    isrc: str
 
     @property
     def uri(self) -> str:
@@ -74,6 +75,7 @@ class FakeTrack:
                 for aid, name in self.artists
             ],
             "album": {"id": self.album_id, "name": self.album_name, "uri": f"spotify:album:{self.album_id}"},
+            "external_ids": {"isrc": self.isrc},
         }
 
 
@@ -110,6 +112,9 @@ def make_catalog(size: int = 40, seed: int = 7) -> list[FakeTrack]:
                 album_id=album[0],
                 album_name=album[1],
                 duration_ms=rng.randint(120_000, 330_000),
+                # Country QZ, registrant FAK, year 26, designation i: well-formed and unique, and
+                # not drawn from rng, so the rest of the catalog stays as it was.
+                isrc=f"QZFAK26{i:05d}",
             )
         )
     return tracks

@@ -42,6 +42,10 @@ class Album(_Model):
     uri: str | None = None
 
 
+class ExternalIds(_Model):
+    isrc: str | None = None
+
+
 class Track(_Model):
     id: str | None = None  # null for local files
     name: str
@@ -50,6 +54,7 @@ class Track(_Model):
     artists: list[Artist] = []
     album: Album | None = None
     popularity: int | None = None  # 0-100; in full track objects (top tracks), not in every answer
+    external_ids: ExternalIds | None = None
 
 
 class Context(_Model):

@@ -36,6 +36,7 @@ def play_row(item: PlayHistory) -> dict[str, Any]:
         "album_name": album.name if album else None,
         "album_uri": album.uri if album else None,
         "duration_ms": track.duration_ms,
+        "isrc": track.external_ids.isrc if track.external_ids else None,
         "context_type": item.context.type if item.context else None,
         "context_uri": item.context.uri if item.context else None,
     }
@@ -46,14 +47,14 @@ with incoming as (
     select * from jsonb_to_recordset(%(rows)s) as x(
         played_at timestamptz, track_id text, track_uri text, track_name text, artists jsonb,
         first_artist_name text, album_id text, album_name text, album_uri text, duration_ms bigint,
-        context_type text, context_uri text)
+        isrc text, context_type text, context_uri text)
 ),
 inserted as (
     insert into raw.api_recently_played
         (user_id, sync_id, played_at, track_id, track_uri, track_name, artists, first_artist_name,
-         album_id, album_name, album_uri, duration_ms, context_type, context_uri)
+         album_id, album_name, album_uri, duration_ms, isrc, context_type, context_uri)
     select %(user_id)s, %(sync_id)s, played_at, track_id, track_uri, track_name, coalesce(artists, '[]'),
-           first_artist_name, album_id, album_name, album_uri, duration_ms, context_type, context_uri
+           first_artist_name, album_id, album_name, album_uri, duration_ms, isrc, context_type, context_uri
     from incoming
     order by played_at  -- raw_ids in time order within a batch: easier to read, no other meaning
     on conflict (user_id, played_at) do nothing

@@ -56,6 +56,8 @@ by_source as (
         sum(plays) as plays,
         min(first_stream_at) as first_stream_at,
         max(last_stream_at) as last_stream_at,
+        min(local_date) filter (where plays > 0) as first_play_date,
+        max(local_date) filter (where plays > 0) as last_play_date,
         count(*) as days_with_streams
     from {{ ref('coverage') }}
     group by user_id, source
@@ -71,7 +73,9 @@ pivoted as (
         {%- endfor %}
         sum(plays) as plays,
         min(first_stream_at) as first_stream_at,
-        max(last_stream_at) as last_stream_at
+        max(last_stream_at) as last_stream_at,
+        min(first_play_date) as first_play_date,
+        max(last_play_date) as last_play_date
     from by_source
     group by user_id
 )
@@ -86,6 +90,10 @@ select
     coalesce(p.plays, 0) as plays,
     p.first_stream_at,
     p.last_stream_at,
+    -- The local days of the first and last play of everything stored (what a windowed answer
+    -- reports as `history`, so an empty window can say where the plays are).
+    p.first_play_date,
+    p.last_play_date,
     {%- for source in ['extended', 'account', 'api'] %}
     coalesce(p.{{ source }}_streams, 0) as {{ source }}_streams,
     p.{{ source }}_first_stream_at,

@@ -18,6 +18,8 @@ select
     track_name,
     first_artist_name      as artist_name,
     album_name,
+    -- Not in the stream contract yet: kept for a later, finer merge of one recording's releases.
+    isrc,
     context_uri,
     false                  as is_incognito
 from {{ source('spotify_raw', 'api_recently_played') }}
