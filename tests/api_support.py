@@ -264,3 +264,14 @@ def utc_iso(value: datetime) -> str:
 
 def data_path(case: str) -> Path:
     return require_shared_exports() / CASES[case][0]
+
+
+def sample_arguments(schema: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for a tool: nothing but what its schema requires, from the schema's own examples."""
+    args: dict[str, Any] = {}
+    for name in schema.get("required", []):
+        prop = schema["properties"][name]
+        examples = prop.get("examples") or prop.get("enum")
+        assert examples, f"required argument {name!r} has no examples in its schema: add one for clients"
+        args[name] = examples[0]
+    return args

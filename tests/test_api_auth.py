@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import ADMIN_KEY, Listener, World, create_key, make_app, world
+from api_support import ADMIN_KEY, Listener, World, create_key, make_app, sample_arguments, world
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from support import app_conn
@@ -100,12 +100,13 @@ def test_a_key_may_name_its_own_user(client: TestClient, data: World) -> None:
 @pytest.mark.parametrize("tool", list(TOOLS))
 def test_a_key_naming_another_user_is_refused_in_every_tool(client: TestClient, data: World, tool: str) -> None:
     me, other = data["efrrowini"], data["vnegi10"]
+    required = sample_arguments(TOOLS[tool].args.model_json_schema())
     for ref in (other.name, other.user_id, str(other.user_id), "nobody-at-all", 999_999):
-        response = call(client, me.auth, tool, user_id=ref)
+        response = call(client, me.auth, tool, user_id=ref, **required)
         assert response.status_code == 403, (ref, response.text)
         assert other.name not in response.text
     path = TOOLS[tool].path
-    response = client.get(path, params={"user_id": other.name}, headers=me.auth)
+    response = client.get(path, params={"user_id": other.name, **required}, headers=me.auth)
     assert response.status_code == 403
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import World, live_server, world
+from api_support import World, live_server, sample_arguments, world
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -34,17 +34,6 @@ def data(home: Path, shared_exports: Path) -> World:
 def base(data: World) -> Iterator[str]:
     with live_server(clock=None) as url:  # the real clock, as the stdio server has
         yield url
-
-
-def sample_arguments(schema: dict[str, Any]) -> dict[str, Any]:
-    """Arguments for a tool: nothing but what its schema requires, from the schema's own examples."""
-    args: dict[str, Any] = {}
-    for name in schema.get("required", []):
-        prop = schema["properties"][name]
-        examples = prop.get("examples") or prop.get("enum")
-        assert examples, f"required argument {name!r} has no examples in its schema: add one for clients"
-        args[name] = examples[0]
-    return args
 
 
 def server_params(user: str) -> StdioServerParameters:
