@@ -9,7 +9,7 @@ consent page), and single use of codes and refresh tokens.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp.server.auth.provider import (
     AccessToken,
@@ -136,17 +136,7 @@ class Provider:
 
     async def load_refresh_token(self, client: OAuthClientInformationFull, refresh_token: str) -> Refresh | None:
         row = await store.load_token(self.runtime.database(), refresh_token, "refresh")
-        if row is None:
-            return None
-        return Refresh(
-            token=refresh_token,
-            client_id=row.grant.client_id,
-            scopes=row.grant.scopes,
-            expires_at=int(row.expires_at.timestamp()),
-            resource=row.grant.resource,
-            subject=str(row.grant.user_id),
-            row=row,
-        )
+        return None if row is None else _bound(Refresh, refresh_token, row)
 
     async def exchange_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: Refresh, scopes: list[str]
@@ -158,20 +148,26 @@ class Provider:
 
     async def load_access_token(self, token: str) -> Access | None:
         row = await store.load_token(self.runtime.database(), token, "access")
-        if row is None:
-            return None
-        return Access(
-            token=token,
-            client_id=row.grant.client_id,
-            scopes=row.grant.scopes,
-            expires_at=int(row.expires_at.timestamp()),
-            resource=row.grant.resource,
-            subject=str(row.grant.user_id),
-            row=row,
-        )
+        return None if row is None else _bound(Access, token, row)
 
     async def revoke_token(self, token: Access | Refresh) -> None:
         await store.revoke_grant(self.runtime.database(), token.row.grant.grant_id)
 
     async def exchange_identity_assertion(self, client: OAuthClientInformationFull, params: Any) -> OAuthToken:
         raise TokenError("unsupported_grant_type", "the JWT bearer grant is not supported")
+
+
+_T = TypeVar("_T", Refresh, Access)
+
+
+def _bound(cls: type[_T], token: str, row: Any) -> _T:
+    """The SDK's token model for a stored token row: its grant's client, scopes, resource and user."""
+    return cls(
+        token=token,
+        client_id=row.grant.client_id,
+        scopes=row.grant.scopes,
+        expires_at=int(row.expires_at.timestamp()),
+        resource=row.grant.resource,
+        subject=str(row.grant.user_id),
+        row=row,
+    )
