@@ -88,6 +88,8 @@ s.user_name, s.timezone, (to_jsonb(s) ->> 'last_successful_poll_at')::timestampt
 (to_jsonb(s) ->> 'first_play_date')::date as first_play, (to_jsonb(s) ->> 'last_play_date')::date as last_play,
 s.plays as stored_plays
 """
+USER_KEYS = ("user_name", "timezone", "last_poll", "built_at", "first_play", "last_play", "stored_plays")
+"""The names USER_COLUMNS gives its columns."""
 
 # The key's user may be missing from the marts (added since the last build): left join.
 KEY_BY_PREFIX = f"""

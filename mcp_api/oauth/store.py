@@ -16,7 +16,7 @@ from mcp.shared.auth import OAuthToken
 
 from mcp_api.oauth import secrets
 from mcp_api.oauth.clients import Client
-from mcp_api.queries import USER_COLUMNS, Database
+from mcp_api.queries import USER_COLUMNS, USER_KEYS, Database
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ async def load_token(db: Database, token: str, kind: str) -> TokenRow | None:
         return None
     if not row["live"]:
         return None
-    user = {k: row[k] for k in ("user_name", "timezone", "last_poll", "built_at")}
+    user = {k: row[k] for k in USER_KEYS}
     return TokenRow(_grant(row), row["token_hash"], row["expires_at"], user)
 
 
