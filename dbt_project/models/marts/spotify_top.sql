@@ -15,6 +15,7 @@ latest as (
 
 select
     i.user_id,
+    u.user_name,
     i.snapshot_id,
     i.snapshot_at,
     i.entity,
@@ -30,4 +31,6 @@ select
     i.popularity,
     l.snapshot_at is not null as is_latest
 from items i
+-- Users removed since their snapshot are not served; the name is what the admin sees.
+join {{ ref('stg_app__users') }} u using (user_id)
 left join latest l using (user_id, entity, time_range, snapshot_at)
