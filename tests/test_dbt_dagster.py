@@ -226,7 +226,8 @@ def test_an_import_requests_the_dbt_assets_and_a_refresh_settles_them(
 
     after_import = dg.evaluate_automation_conditions(defs=defs(), instance=ephemeral, cursor=quiet.cursor)
     wanted = requested(after_import)
-    assert marts() <= wanted, f"marts not requested: {sorted(k.to_user_string() for k in marts() - wanted)}"
+    fed = marts() - {dg.AssetKey(["marts", "spotify_top"])}  # Spotify's ranking: no export feeds it
+    assert fed <= wanted, f"marts not requested: {sorted(k.to_user_string() for k in fed - wanted)}"
     assert dg.AssetKey(["intermediate", "int_streams"]) in wanted
 
     refresh = defs().resolve_job_def("refresh_marts").execute_in_process(instance=ephemeral, raise_on_error=False)
