@@ -164,7 +164,8 @@ def test_latest_job_runs_lists_imports_and_marts_builds_newest_first(base: str, 
     assert imported["user"] == listener.name and imported["status"] == "succeeded"
     assert imported["counts"]["inserted"] > 0 and imported["error"] is None
     builds = [i for i in items if i["kind"] == "marts_build"]
-    assert builds and all(b["user"] is None and b["status"] == "succeeded" for b in builds)
+    # Builds serve every user (user null); other tests of the session may have failed builds on purpose.
+    assert builds and all(b["user"] is None for b in builds) and builds[0]["status"] == "succeeded"
     assert builds[0]["counts"]["models"] > 0 and builds[0]["counts"]["tests"] > 0
     assert {i["user"] for i in items} <= {listener.name, None}  # nobody else's runs
     only = call_all(base, listener.key, "ops.latest_job_runs", kind="marts_build", limit=1)
