@@ -21,6 +21,8 @@ import pytest
 from support import require_shared_exports
 
 if TYPE_CHECKING:
+    from api_support import World
+
     from orchestration.spotify.fake import FakeSpotify
 
 DATABASE_FIXTURE = "home"
@@ -179,3 +181,11 @@ def fake_spotify() -> Iterator[FakeSpotify]:
     fake = FakeSpotify()
     with fake.running(), environment(**fake_env(fake)):
         yield fake
+
+
+@pytest.fixture(scope="module")
+def data(home: Path) -> World:
+    """The API tests' listeners: real exports imported and built once per session (skips without the corpus)."""
+    from api_support import world
+
+    return world()

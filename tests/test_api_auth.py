@@ -10,18 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import ADMIN_KEY, Listener, World, create_key, make_app, sample_arguments, world
+from api_support import ADMIN_KEY, Listener, World, create_key, make_app, sample_arguments
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from support import app_conn
 
 from mcp_api.tools import TOOLS
 from orchestration.cli import main
-
-
-@pytest.fixture(scope="module")
-def data(home: Path) -> World:
-    return world()
 
 
 @pytest.fixture(scope="module")

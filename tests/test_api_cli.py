@@ -6,19 +6,12 @@ import json
 import os
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
-import pytest
-from api_support import World, free_port, world
+from api_support import World, free_port
 from support import CLI, run_cli
 
 from orchestration.db.roles import API_ROLE, with_role
-
-
-@pytest.fixture(scope="module")
-def data(home: Path) -> World:
-    return world()
 
 
 def test_serve_api_answers_with_keys_as_the_api_role(data: World) -> None:

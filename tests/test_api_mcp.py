@@ -8,22 +8,16 @@ import asyncio
 import json
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
 import httpx2
 import pytest
-from api_support import ADMIN_KEY, World, live_server, plays_in, world
+from api_support import ADMIN_KEY, World, live_server, plays_in
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_api.tools import TOOLS
-
-
-@pytest.fixture(scope="module")
-def data(home: Path) -> World:
-    return world()
 
 
 @pytest.fixture(scope="module")

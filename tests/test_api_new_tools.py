@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import ADMIN_KEY, World, live_server, minutes, world
+from api_support import ADMIN_KEY, World, live_server, minutes
 from doors import call_all, dispatcher, list_all
 from reference import Stream
 from support import build
@@ -20,11 +20,6 @@ from support import build
 from mcp_api.tools import TOOLS
 
 NEW_TOOLS = {"spotify.get_top", "history.search", "ops.latest_job_runs"}
-
-
-@pytest.fixture(scope="module")
-def data() -> World:
-    return world()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +19,7 @@ import httpx
 import httpx2
 import psycopg
 import pytest
-from api_support import World, live_server, make_app, world
+from api_support import World, live_server, make_app
 from click.testing import CliRunner
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.session import ClientSession
@@ -39,11 +38,6 @@ from starlette.testclient import TestClient
 
 from mcp_api.tools import TOOLS
 from orchestration.cli import main
-
-
-@pytest.fixture(scope="module")
-def data(home: Path, shared_exports: Path) -> World:
-    return world()
 
 
 @pytest.fixture(scope="module")

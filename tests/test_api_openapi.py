@@ -12,16 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import World, live_server, make_app, world
+from api_support import World, live_server, make_app
 from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
 
 from mcp_api.tools import TOOLS
-
-
-@pytest.fixture(scope="module")
-def data(home: Path) -> World:
-    return world()
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,16 @@ marts (dbt drops and recreates them) keeps it that way."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
-from api_support import World, api_url, make_app, world
+from api_support import World, api_url, make_app
 from fastapi.testclient import TestClient
 from psycopg import sql
 from support import app_conn, build
 
 API_ROLE = "spotify_history_api"
 DENIED = (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)
-
-
-@pytest.fixture(scope="module")
-def data(home: Path) -> World:
-    return world()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +29,6 @@ from api_support import (
     track_key,
     utc_iso,
     window,
-    world,
 )
 from fastapi.testclient import TestClient
 
@@ -43,11 +41,6 @@ WINDOWS = [
     ("allisonkra", {"days": 400, "limit": 25}, days_window("Asia/Kolkata", 400)),
 ]
 IDS = [f"{case}-{'-'.join(f'{k}={v}' for k, v in args.items()) or 'default'}" for case, args, _ in WINDOWS]
-
-
-@pytest.fixture(scope="module")
-def data(home: Path) -> World:
-    return world()
 
 
 @pytest.fixture(scope="module")

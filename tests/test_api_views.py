@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import World, live_server, world
+from api_support import World, live_server
 from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import INVALID_PARAMS
@@ -29,11 +28,6 @@ WITH_VIEWS = {
     "history.taste_summary": "ui://spotify-history/taste-summary.html",
 }
 NO_DOMAINS = {"connectDomains": [], "resourceDomains": [], "frameDomains": [], "baseUriDomains": []}
-
-
-@pytest.fixture(scope="module")
-def data(home: Path) -> World:
-    return world()
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import World, make_app, world
+from api_support import World, make_app
 from fastapi.testclient import TestClient
 
 from mcp_api import windows
@@ -67,11 +66,6 @@ def test_bad_combinations(days: int | None, start: date | None, end: date | None
 
 
 # -- over HTTP: the same rules, as 400s -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def data(home: Path) -> World:
-    return world()
 
 
 @pytest.fixture(scope="module")

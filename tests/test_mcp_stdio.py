@@ -16,18 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import World, live_server, sample_arguments, world
+from api_support import World, live_server, sample_arguments
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from mcp_api.tools import TOOLS
 
 COMMAND = str(Path(sys.executable).with_name("spotify-history"))
-
-
-@pytest.fixture(scope="module")
-def data(home: Path, shared_exports: Path) -> World:
-    return world()
 
 
 @pytest.fixture(scope="module")
