@@ -492,8 +492,20 @@ def ensure_built() -> None:
     """
     from orchestration.db import app_database_url
 
-    if app_database_url() not in BUILT_DATABASES:
+    if app_database_url() not in BUILT_DATABASES or missing_models():
         build()
+
+
+def missing_models() -> list[str]:
+    """dbt models without a relation in the current database (a test may have dropped a view since)."""
+    from orchestration.db import connect
+    from orchestration.defs.dbt.project import dbt_project
+
+    nodes = json.loads(dbt_project().manifest_path.read_text())["nodes"].values()
+    wanted = {(n["schema"], n["alias"]) for n in nodes if n["resource_type"] == "model"}
+    with connect() as conn:
+        have = set(conn.execute("select table_schema, table_name from information_schema.tables").fetchall())
+    return sorted(f"{schema}.{name}" for schema, name in wanted - have)
 
 
 def relations(conn: psycopg.Connection, schema: str, *, tables_only: bool = False) -> list[str]:
