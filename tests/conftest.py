@@ -67,13 +67,25 @@ def session_home() -> Iterator[Path]:
             os.environ[key] = value
 
 
-@pytest.fixture(scope="session", autouse=True)
-def dbt_manifest() -> Path:
-    """The dbt manifest the Dagster definitions are built from: loading them parses nothing, so the
-    session prepares it, like `spotify-history up` does (a no-op when it is up to date)."""
+def pytest_configure(config: pytest.Config) -> None:
+    """Prepare the dbt manifest the Dagster definitions are built from, like `spotify-history up` does
+    (a no-op when it is up to date): loading the definitions parses nothing. Done once, before any
+    test worker starts (pytest-xdist runs this first in the controlling process), so no two
+    processes write dbt_project/target at once."""
+    if hasattr(config, "workerinput"):
+        return
     from orchestration.defs.dbt.project import prepare_manifest
 
-    return prepare_manifest()
+    prepare_manifest()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n N --dist loadgroup` (scripts/test), keep what shares a costly fixture on one
+    worker: every test of the API listeners (`data`, built once per worker session) together, and
+    each other module's tests together (their module-scoped databases and builds)."""
+    for item in items:
+        group = "api-listeners" if "data" in getattr(item, "fixturenames", ()) else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +98,20 @@ def home(session_home: Path) -> Path:
     _server_requested = True
     ensure_schema()
     prepare()  # Dagster's storage URL now, before a test points DATABASE_URL elsewhere (own_database)
+    skip_disk_flushes()
     return session_home
+
+
+def skip_disk_flushes() -> None:
+    """The session's server is thrown away afterwards: its commits need not wait for the disk (every
+    dbt model, Dagster event and import commits; on this 2-core machine a flush costs 1.5-3 ms)."""
+    from orchestration.config import get_settings
+    from orchestration.db import embedded
+
+    with psycopg.connect(embedded.server_uri(get_settings().embedded_pgdata), autocommit=True) as admin:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            admin.execute(f"alter system set {setting} = off")
+        admin.execute("select pg_reload_conf()")
 
 
 @pytest.fixture(autouse=True)

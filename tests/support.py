@@ -484,6 +484,42 @@ def build(full_refresh: bool = False) -> dict[str, Any]:
     return summary
 
 
+def run_models(full_refresh: bool = False) -> None:
+    """The dbt models alone: `spotify-history-dbt run` (no data tests, no Dagster run).
+
+    For tests of what the models compute (incremental == full refresh): a whole build() adds ≈ 300
+    data tests as Dagster asset checks and the run's event log, minutes over a module's many builds,
+    while the data tests themselves run in every build() of the other marts tests.
+    """
+    from orchestration.db import app_database_url
+    from orchestration.db.dbt_cli import EXECUTABLE
+    from orchestration.defs.dbt.project import dbt_project
+
+    project = dbt_project()
+    # A target folder per test worker: parallel workers must not write one manifest or parse state.
+    target = Path(project.project_dir) / "target" / f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    args = [
+        str(EXECUTABLE),
+        "run",
+        "--quiet",
+        "--target-path",
+        str(target),
+        *(["--full-refresh"] if full_refresh else []),
+    ]
+    env = {**os.environ, "DBT_PROFILES_DIR": str(project.profiles_dir)}
+    proc = subprocess.run(args, cwd=project.project_dir, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"dbt run failed:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
+    BUILT_DATABASES.add(app_database_url())
+
+
+def import_rows(user: str, path: Path) -> dict[str, Any]:
+    """Import `path` for `user` with the importer alone (no Dagster run): for tests of what the models
+    make of raw rows; the import runs themselves are tested in test_dagster_imports."""
+    from orchestration.loading.importer import import_path
+
+    return import_path(path, user).as_json()
+
+
 def ensure_built() -> None:
     """Every dbt model exists in the current database: build() unless one already succeeded this session.
 
@@ -561,7 +597,7 @@ def snapshot(user_ids: Sequence[int]) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def full_refresh_snapshot(user_ids: Sequence[int]) -> dict[str, list[tuple[Any, ...]]]:
-    """What a full refresh (`run_refresh(full_refresh=True)`) builds for these users, from the same raw rows.
+    """What a full refresh (`run_models(full_refresh=True)`) builds for these users, from the same raw rows.
 
     The incremental state is parked in a scratch schema and put back afterwards, so the next
     incremental build continues from what the incremental builds made (not from the full
@@ -578,7 +614,7 @@ def full_refresh_snapshot(user_ids: Sequence[int]) -> dict[str, list[tuple[Any, 
         for schema, name in saved:
             conn.execute(f'create table {SAVED_SCHEMA}."{schema}__{name}" as table {schema}."{name}"')
     try:
-        build(full_refresh=True)
+        run_models(full_refresh=True)
         return snapshot(user_ids)
     finally:
         with app_conn() as conn, conn.transaction():

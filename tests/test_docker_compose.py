@@ -114,8 +114,8 @@ def test_dagster_home_holds_the_projects_dagster_yaml_and_lives_on_the_shared_vo
     assert env["SPOTIFY_HISTORY_HOME"] == "/data" and env["DAGSTER_HOME"].startswith("/data/")
     mounted = REPO / targets[f"{env['DAGSTER_HOME']}/dagster.yaml"]
     assert mounted.resolve() == (REPO / "orchestration" / "dagster_home" / "dagster.yaml").resolve()
-    storage = yaml.safe_load(mounted.read_text())["storage"]["postgres"]["postgres_url"]
-    assert storage == {"env": "SPOTIFY_HISTORY_DAGSTER_PG_URL"}
+    storage = yaml.safe_load(mounted.read_text())["storage"]["custom"]
+    assert storage["config"]["postgres_url"] == {"env": "SPOTIFY_HISTORY_DAGSTER_PG_URL"}
     assert env["INBOX_DIR"] in targets
 
 

@@ -4,6 +4,10 @@ hold, for the users concerned, exactly what a full refresh builds from the same 
 Compared are all columns but the batch stamps (int_streams.batch_at, marts' source_batch_at). The
 full refresh runs after each incremental build and the incremental state is put back afterwards
 (support.full_refresh_snapshot), so each step builds on the previous incremental build.
+
+What is compared is what the models compute: files are imported with the importer and the models built
+with `dbt run` (support.import_rows, support.run_models) — the import runs, the refresh job and the data
+tests are the subject of test_dagster_imports, test_dbt_dagster and test_marts.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from support import (
     EXTENDED_FOLDER,
     app_conn,
     assert_same_snapshots,
-    build,
     extended_record,
     full_refresh_snapshot,
-    import_as,
+    import_rows,
     new_user,
+    run_models,
     snapshot,
     table_fingerprint,
     write_json,
@@ -63,7 +67,7 @@ def fingerprints() -> dict[str, tuple[int, str]]:
 
 def assert_build_changes_nothing(what: str) -> None:
     before = fingerprints()
-    build()
+    run_models()
     assert fingerprints() == before, f"{what}: a build without new raw rows rewrote rows"
 
 
@@ -76,13 +80,13 @@ def test_imports_and_a_time_zone_change_build_incrementally_like_a_full_refresh(
     name, uid = new_user("America/Los_Angeles", prefix="inc")
 
     def reimport_extended() -> None:
-        assert import_as(name, extended)["inserted"] == 0
+        assert import_rows(name, extended)["inserted"] == 0
 
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("account data, first file", lambda: import_as(name, account / "StreamingHistory0.json")),
+        ("account data, first file", lambda: import_rows(name, account / "StreamingHistory0.json")),
         # The second file starts one minute after the first ends: 2021-07-01 has rows of both.
-        ("account data, second file", lambda: import_as(name, account / "StreamingHistory1.json")),
-        ("extended history (identical records inside)", lambda: import_as(name, extended)),
+        ("account data, second file", lambda: import_rows(name, account / "StreamingHistory1.json")),
+        ("extended history (identical records inside)", lambda: import_rows(name, extended)),
         ("the extended history again: no new rows", reimport_extended),
         ("time zone across the date line", lambda: set_timezone(name, "Pacific/Auckland")),
     ]
@@ -91,7 +95,7 @@ def test_imports_and_a_time_zone_change_build_incrementally_like_a_full_refresh(
         if what.endswith("no new rows"):
             assert_build_changes_nothing(what)  # nothing changes: the last comparison still holds
             continue
-        build()
+        run_models()
         assert_incremental_equals_full_refresh([uid], what)
 
     with app_conn() as conn:
@@ -173,8 +177,8 @@ def test_account_rows_become_duplicates_of_a_later_extended_import(tmp_path: Pat
     ids = [uid for _, uid in listeners.values()]
 
     for order, (first, _) in orders.items():
-        import_as(listeners[order][0], files[first])
-    build()
+        import_rows(listeners[order][0], files[first])
+    run_models()
     for order, (first, _) in orders.items():
         uid = listeners[order][1]
         alone = Reference.from_files([files[first]], ZONE).total_plays
@@ -182,8 +186,8 @@ def test_account_rows_become_duplicates_of_a_later_extended_import(tmp_path: Pat
         assert not any(rule for *_, rule, _ in stream_fates(uid)), order
 
     for order, (_, second) in orders.items():
-        import_as(listeners[order][0], files[second])
-    build()
+        import_rows(listeners[order][0], files[second])
+    run_models()
     both = Reference.from_files([files["account"], files["extended"]], ZONE)
     assert both.total_plays == 5  # 3 streams in both exports + 2 account rows of their own
     for order in orders:
@@ -219,10 +223,10 @@ def test_a_later_extended_import_resolves_account_rows_on_other_days(tmp_path: P
         )
     ]
     name, uid = new_user(ZONE, prefix="r3")
-    import_as(name, write_json(tmp_path / ACCOUNT_FOLDER / "StreamingHistory_music_0.json", account))
-    build()
-    import_as(name, write_json(tmp_path / EXTENDED_FOLDER / "Streaming_History_Audio_2023.json", extended))
-    build()
+    import_rows(name, write_json(tmp_path / ACCOUNT_FOLDER / "StreamingHistory_music_0.json", account))
+    run_models()
+    import_rows(name, write_json(tmp_path / EXTENDED_FOLDER / "Streaming_History_Audio_2023.json", extended))
+    run_models()
     assert song_rows(uid) == [
         ('["Artist R", "Far Away"]', "spotify:track:FarAway0000000000000001", 3),
         ('["Artist S", "Untouched"]', None, 1),
@@ -260,12 +264,12 @@ def test_a_songs_releases_from_later_imports_stay_one_song(tmp_path: Path) -> No
     ]
     account = [{"endTime": "2023-05-01 09:00", "artistName": "Los Piojos", "trackName": "Arco", "msPlayed": 120_000}]
     name, uid = new_user(ZONE, prefix="song")
-    import_as(name, write_json(tmp_path / "a" / EXTENDED_FOLDER / "Streaming_History_Audio_2023.json", singles))
-    build()
-    import_as(name, write_json(tmp_path / "b" / EXTENDED_FOLDER / "Streaming_History_Audio_2023.json", later))
-    build()
-    import_as(name, write_json(tmp_path / "c" / ACCOUNT_FOLDER / "StreamingHistory_music_0.json", account))
-    build()
+    import_rows(name, write_json(tmp_path / "a" / EXTENDED_FOLDER / "Streaming_History_Audio_2023.json", singles))
+    run_models()
+    import_rows(name, write_json(tmp_path / "b" / EXTENDED_FOLDER / "Streaming_History_Audio_2023.json", later))
+    run_models()
+    import_rows(name, write_json(tmp_path / "c" / ACCOUNT_FOLDER / "StreamingHistory_music_0.json", account))
+    run_models()
     # The account play borrows the most streamed URI of its names (the single: 2 streams).
     assert song_rows(uid) == [
         ('["Los Piojos", "Arco - En Vivo"]', live, 1),
@@ -295,18 +299,18 @@ def test_a_time_zone_change_leaves_other_listeners_marts_alone(tmp_path: Path) -
         {"endTime": "2024-05-01 20:00", "artistName": "Artist Z", "trackName": "Morning", "msPlayed": 200_000},
         {"endTime": "2024-05-01 20:05", "artistName": "Artist Z", "trackName": "Morning 2", "msPlayed": 200_000},
     ]
-    import_as(z_name, write_json(tmp_path / "z1" / "StreamingHistory_music_0.json", plays))
-    build()
+    import_rows(z_name, write_json(tmp_path / "z1" / "StreamingHistory_music_0.json", plays))
+    run_models()
 
     podcast = [{"endTime": "2024-05-02 10:00", "podcastName": "Show", "episodeName": "Evening", "msPlayed": 900_000}]
-    import_as(z_name, write_json(tmp_path / "z2" / "StreamingHistory_podcast_0.json", podcast))
+    import_rows(z_name, write_json(tmp_path / "z2" / "StreamingHistory_podcast_0.json", podcast))
     u_plays = [{"endTime": "2024-06-01 12:00", "artistName": "Artist U", "trackName": "Song", "msPlayed": 200_000}]
-    import_as(u_name, write_json(tmp_path / "u1" / "StreamingHistory_music_0.json", u_plays))
-    build()
+    import_rows(u_name, write_json(tmp_path / "u1" / "StreamingHistory_music_0.json", u_plays))
+    run_models()
     assert z_top_artists(z_id) == [("2024-05-02", "Artist Z", 2)], "Z's day before U's change"
 
     set_timezone(u_name, "America/Chicago")
-    build()
+    run_models()
     assert z_top_artists(z_id) == [("2024-05-02", "Artist Z", 2)], "Z's day after U's change"
     assert_incremental_equals_full_refresh([z_id, u_id], "U's time zone changed")
 

@@ -1,6 +1,7 @@
 """The marts against the contract: real exports, one listener each, numbers recomputed from the JSON.
 
-Every listener is imported as a Dagster run, then one `dbt build` runs as the refresh_marts job.
+Every listener is imported with the importer (import runs are test_dagster_imports' subject), then one
+`dbt build` runs as the refresh_marts job.
 The expected side of each comparison comes from tests/reference.py, which reads the export files
 with plain Python (zoneinfo for local time); the marts are read for the listener's user_id only.
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 from reference import Reference, json_files, top_n_comparable
-from support import ACCOUNT_FOLDER, EXTENDED_FOLDER, app_conn, build, extended_record, import_as, new_user, write_json
+from support import ACCOUNT_FOLDER, EXTENDED_FOLDER, app_conn, build, extended_record, import_rows, new_user, write_json
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def edge_case_export(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def built(home: Path, shared_exports: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Every case imported for its own new user, then one dbt build through Dagster."""
+    """Every case imported for its own new user, then one dbt build through Dagster (the refresh job)."""
     listeners: dict[str, Listener] = {}
     for case, case_id in zip(CASES, IDS, strict=True):
         if case.folder == "edge-cases":
@@ -144,11 +145,11 @@ def built(home: Path, shared_exports: Path, tmp_path_factory: pytest.TempPathFac
         else:
             path = shared_exports / case.folder
         name, user_id = new_user(case.timezone)
-        import_as(name, path)
+        import_rows(name, path)
         listeners[case_id] = Listener(name, user_id, Reference.from_files(json_files(path), case.timezone))
     path = write_json(tmp_path_factory.mktemp("no-track-name") / "StreamingHistory_music_0.json", NO_TRACK_NAME)
     name, user_id = new_user("UTC")
-    import_as(name, path)
+    import_rows(name, path)
     listeners["no-track-name"] = Listener(name, user_id, Reference.from_files([path], "UTC"))
     summary = build()
     return {"summary": summary, "listeners": listeners}

@@ -8,6 +8,7 @@ condition so the marts refresh by themselves after new raw data (the `refresh_ma
 import functools
 import json
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,4 +125,6 @@ def ensure_views(context: dg.AssetExecutionContext, project_dir: Path, manifest:
     context.log.info(f"creating {len(missing)} staging view(s) not built yet: {', '.join(missing)}")
     env = {**dbt_env(), "DBT_PROFILES_DIR": str(project_dir)}
     cmd = [DBT_EXECUTABLE, "run", "--select", "path:models/staging,config.materialized:view", "--quiet"]
-    subprocess.run([*cmd, "--target-path", str(project_dir / "target" / "views")], cwd=project_dir, env=env, check=True)
+    # A target folder of its own: another process may be running dbt in the project at the same time.
+    with tempfile.TemporaryDirectory(prefix="dbt-views-") as target:
+        subprocess.run([*cmd, "--target-path", target], cwd=project_dir, env=env, check=True)
