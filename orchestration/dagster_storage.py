@@ -55,9 +55,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         return pg_config()
 
     @classmethod
-    def from_config_value(  # type: ignore[override]
-        cls, inst_data: ConfigurableClassData | None, config_value: Any
-    ) -> PooledPostgresStorage:
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> PooledPostgresStorage:
         return cls(
             inst_data=inst_data,
             postgres_url=pg_url_from_config(config_value),
