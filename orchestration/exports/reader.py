@@ -32,8 +32,10 @@ from orchestration.exports.formats import (
     time_window,
 )
 from orchestration.exports.guard import GuardedReader, RecordLimitError
+from orchestration.exports.slices import decode as slice_items
 from orchestration.exports.slices import record_slices
 from orchestration.exports.sources import Entry, Limits
+from orchestration.exports.typed import TypedRows
 
 Row = tuple[Any, ...]
 _PEEK = 64 * 1024
@@ -81,7 +83,7 @@ def open_history_file(
         guarded = _guarded(entry, counting, limits, strict)
         slices = record_slices(guarded)
         try:
-            items = next(slices)
+            items = slice_items(next(slices))
         except Exception:
             stream.close()
             return _open_exact(entry, counting.resume(), limits, strict)
@@ -166,15 +168,20 @@ def _fast_rows(
     entry: Entry,
     fmt: ExportFormat,
     items: list[Any],
-    slices: Iterator[list[Any]],
+    slices: Iterator[bytes],
     stream: Any,
     counting: _Counting,
     limits: Limits,
     strict: bool,
 ) -> Iterator[Row]:
-    """Rows from the slices; on anything the slices do not parse, the exact path takes over."""
+    """Rows from the slices: typed (TypedRows), else record by record (RowBuilder), else the exact path.
+
+    The first slice (already decoded to find the format) and any slice TypedRows does not take are
+    built record by record; a slice that is not valid JSON, or a cap exceeded, hands the file over
+    to the exact path, which skips the rows already yielded.
+    """
     builder = RowBuilder(fmt, entry.name)
-    build = builder.build
+    typed = TypedRows(fmt)
     record_no = 0
     try:
         while True:
@@ -184,13 +191,20 @@ def _fast_rows(
                     raise InvalidFileError(
                         entry.name, f"expected a record (JSON object), got {_json_type(record)}", record_no
                     )
-                yield build(record, record_no)
+                yield builder.build(record, record_no)
             try:
-                items = next(slices)
+                text = next(slices)
+                rows = typed.rows(text, record_no + 1)
+                if rows is None:
+                    items = slice_items(text)
+                    continue
             except StopIteration:
                 return
             except Exception:
                 break
+            items = []
+            record_no += len(rows)
+            yield from rows
     finally:
         stream.close()
     exact = _open_exact(entry, counting.resume(), limits, strict, skip=record_no)

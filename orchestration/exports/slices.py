@@ -1,4 +1,4 @@
-"""A JSON list cut into slices of whole records, each parsed at once by msgspec.
+"""A JSON list cut into slices of whole records, each to be parsed at once by msgspec.
 
 Parsing a slice of a few MB in C costs a fraction of what ijson spends building the same records one
 event at a time, and memory stays flat: only one slice and its records are held.
@@ -29,11 +29,13 @@ class SliceError(ValueError):
     """A slice that is not a list body ending in one comma (so the file is not a valid list)."""
 
 
-def record_slices(guarded: GuardedReader, slice_bytes: int = SLICE_BYTES) -> Iterator[list[Any]]:
-    """The items of the JSON list `guarded` reads (from its `[` on), a slice at a time.
+def record_slices(guarded: GuardedReader, slice_bytes: int | None = None) -> Iterator[bytes]:
+    """The JSON list `guarded` reads (from its `[` on) as JSON lists of a slice of its items each.
 
-    Raises msgspec.DecodeError or SliceError for invalid JSON, RecordLimitError for a cap exceeded.
+    Raises SliceError for what cannot be cut into lists (not JSON) and RecordLimitError for a cap
+    exceeded; a slice itself may still be invalid JSON (decode() raises msgspec.DecodeError).
     """
+    slice_bytes = slice_bytes or SLICE_BYTES
     data = guarded.read()
     if data[:1] != b"[":
         raise SliceError("not a JSON list")
@@ -47,24 +49,28 @@ def record_slices(guarded: GuardedReader, slice_bytes: int = SLICE_BYTES) -> Ite
         if guarded.item_start is None:
             # Between items: a run of whitespace is as good as one space (a file may hold gigabytes of it).
             del pending[len(pending.rstrip(_WHITESPACE)) + 1 :]
-            if len(pending) < 2 * slice_bytes:
+            if len(pending) < 2 * slice_bytes or not pending.rstrip(_WHITESPACE).endswith(b","):
+                if len(pending) > 4 * slice_bytes + (1 << 20):
+                    raise SliceError("no place to cut")  # items that are no records
                 continue
             cut = len(pending)  # only whole items: cut after them
         else:
             cut = len(pending) - (guarded.offset - guarded.item_start)  # where the unfinished item begins
-            if cut <= 0:
-                continue
         body = bytes(pending[:cut]).rstrip(_WHITESPACE)
+        if not body:
+            continue
         if not body.endswith(b","):
             raise SliceError("no comma before a record")
-        yield _nonempty(_DECODER.decode(b"[" + body[:-1] + b"]"))
+        if not body[:-1].strip(_WHITESPACE):
+            raise SliceError("a comma without a record")
+        yield b"[" + body[:-1] + b"]"
         del pending[:cut]
         sliced = True
-    items = _DECODER.decode(b"[" + pending)  # the rest: up to the list's closing `]`
-    yield _nonempty(items) if sliced else items  # after a comma, an item must follow
+    if sliced and pending.lstrip(_WHITESPACE).startswith(b"]"):
+        raise SliceError("a comma without a record")  # after a comma, an item must follow
+    yield b"[" + pending  # the rest: up to the list's closing `]`
 
 
-def _nonempty(items: list[Any]) -> list[Any]:
-    if not items:
-        raise SliceError("a comma without a record")
-    return items
+def decode(text: bytes) -> Any:
+    """A slice's items as Python values (records as dicts), as ijson would give them."""
+    return _DECODER.decode(text)
