@@ -1,8 +1,9 @@
 """Records decoded straight into typed structs: the common case, validated in C.
 
 A slice of Spotify's records nearly always has only known keys with the expected types. msgspec
-decodes such a slice into one struct per record, checking keys, types, nulls, int range and the
-timestamp's shape as it goes; what is left (the time window) is checked on the slice's extremes.
+decodes such a slice into one struct per record, checking keys, types, nulls and int range as it
+goes; what is left is checked per slice: the timestamps' shape with one regex over all of them, the
+time window on the slice's extremes.
 Anything else — an unknown key (it goes to `extra`), a wrong type, a value out of range — makes
 `typed_rows` answer None, and the caller builds that slice record by record with RowBuilder, which
 words the error exactly as before. So this path only ever accepts what RowBuilder accepts, with the
@@ -11,6 +12,7 @@ same rows.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Callable
 from functools import cache
@@ -42,8 +44,6 @@ def _decoder(fmt: ExportFormat) -> msgspec.json.Decoder[Any]:
         kind: Any = PYTHON_TYPES[f.kind]
         if f.kind is Kind.INT:
             kind = Annotated[int, _NON_NEGATIVE_INT64 if f.non_negative else _INT64]
-        elif f.kind in TIMESTAMP_PATTERNS:
-            kind = Annotated[str, msgspec.Meta(pattern=r"\A" + TIMESTAMP_PATTERNS[f.kind].pattern)]
         fields.append((f.key, kind, msgspec.NODEFAULT) if f.required else (f.key, kind | None, None))
     # Personal keys Spotify writes are read over unparsed, and never stored.
     fields += [(key, msgspec.Raw, msgspec.Raw()) for key in sorted(PERSONAL_KEYS)]
@@ -61,6 +61,8 @@ class TypedRows:
         self._width = len(fmt.fields)
         earliest, latest = time_window()
         self._ts = attrgetter(fmt.time_field.key)
+        one = TIMESTAMP_PATTERNS[fmt.time_field.kind].pattern.removesuffix(r"\Z")
+        self._all_ts = re.compile(f"(?:{one}\n)*{one}").fullmatch
         # The export's own text format compares like the time it denotes (as in RowBuilder).
         self._ts_range = tuple(t.strftime(TIME_FORMATS[fmt.time_field.kind]) for t in (earliest, latest))
         self._epoch_range = (earliest.timestamp(), latest.timestamp())
@@ -74,6 +76,9 @@ class TypedRows:
         if not records:
             return []
         stamps = list(map(self._ts, records))
+        joined = "\n".join(stamps)
+        if joined.count("\n") != len(stamps) - 1 or not self._all_ts(joined):
+            return None
         if min(stamps) < self._ts_range[0] or max(stamps) > self._ts_range[1]:
             return None
         for epoch in self._epochs:
