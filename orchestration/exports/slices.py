@@ -20,6 +20,8 @@ import msgspec
 from orchestration.exports.guard import GuardedReader
 
 SLICE_BYTES = 2 * 1024 * 1024
+FIRST_SLICE_BYTES = 64 * 1024
+"""The first slice is small: its records find the format and are built one by one (RowBuilder)."""
 _WHITESPACE = b" \t\r\n"
 # Non-integer numbers as Decimal, as ijson gives them: records and their `extra` come out alike.
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)
@@ -36,6 +38,7 @@ def record_slices(guarded: GuardedReader, slice_bytes: int | None = None) -> Ite
     exceeded; a slice itself may still be invalid JSON (decode() raises msgspec.DecodeError).
     """
     slice_bytes = slice_bytes or SLICE_BYTES
+    limit = min(slice_bytes, FIRST_SLICE_BYTES)
     data = guarded.read()
     if data[:1] != b"[":
         raise SliceError("not a JSON list")
@@ -44,7 +47,7 @@ def record_slices(guarded: GuardedReader, slice_bytes: int | None = None) -> Ite
     while data:
         data = guarded.read()
         pending += data
-        if len(pending) < slice_bytes:
+        if len(pending) < limit:
             continue
         if guarded.item_start is None:
             # Between items: a run of whitespace is as good as one space (a file may hold gigabytes of it).
@@ -66,6 +69,7 @@ def record_slices(guarded: GuardedReader, slice_bytes: int | None = None) -> Ite
         yield b"[" + body[:-1] + b"]"
         del pending[:cut]
         sliced = True
+        limit = slice_bytes
     if sliced and pending.lstrip(_WHITESPACE).startswith(b"]"):
         raise SliceError("a comma without a record")  # after a comma, an item must follow
     yield b"[" + pending  # the rest: up to the list's closing `]`
