@@ -2,7 +2,8 @@
 
 The file is parsed a slice of whole records at a time (msgspec, slices.py), so memory does not grow
 with file size; whatever the slices do not take is read again by the exact path (ijson, one record at
-a time), which has the last word on errors. A row is the tuple the raw table's COPY expects: (record_no, *format fields, extra_json).
+a time), which has the last word on errors.
+A row is the tuple the raw table's COPY expects: (record_no, *format fields, extra_json).
 """
 
 from __future__ import annotations
