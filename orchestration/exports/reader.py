@@ -1,11 +1,14 @@
 """Streaming reader for one export JSON file: detect its format, validate and yield raw rows.
 
-The file is parsed with ijson, one record at a time, so memory does not grow with file size.
+The file is parsed a slice of whole records at a time (msgspec, slices.py), so memory does not grow
+with file size; whatever the slices do not take is read again by the exact path (ijson, one record at
+a time), which has the last word on errors.
 A row is the tuple the raw table's COPY expects: (record_no, *format fields, extra_json).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +34,10 @@ from orchestration.exports.formats import (
     time_window,
 )
 from orchestration.exports.guard import GuardedReader, RecordLimitError
+from orchestration.exports.slices import decode as slice_items
+from orchestration.exports.slices import record_slices
 from orchestration.exports.sources import Entry, Limits
+from orchestration.exports.typed import TypedRows
 
 Row = tuple[Any, ...]
 _PEEK = 64 * 1024
@@ -64,29 +70,41 @@ def open_history_file(
 
     Files whose names say they are listening history are never skipped: any problem with them
     is an error, because skipping one would silently lose plays. Every byte passes the parsing
-    caps (guard.py) before ijson sees it.
+    caps (guard.py) before a parser sees it.
+
+    The file is parsed in slices of whole records by msgspec (record_slices). Whatever that fast
+    path does not accept — a JSON error, a cap exceeded, anything unexpected — is read again from the
+    start by the exact path (ijson, one record at a time), which decides what happens and words the
+    error: the fast path never accepts what the exact one refuses, and never changes a message.
     """
     strict = looks_like_history_file(entry.name)
     limits = limits or Limits.from_settings()
     stream = entry.opener()
+    counting = _Counting(stream, on_bytes)
     try:
-        reader = _Counting(stream, on_bytes)
-        head = _skip_bom_and_space(reader, entry.name)
-        if head is None:
-            _not_history(entry, "empty file", strict)
-        first_char = head[:1]
-        if first_char == b"{":
-            _not_history(entry, "a JSON object, not a list of plays", strict)
-        if first_char != b"[":
-            _not_history(entry, "not valid JSON", strict)
-        guarded = GuardedReader(
-            _Prepend(head, reader),
-            entry.name,
-            max_depth=limits.max_depth,
-            max_string_bytes=limits.max_string_bytes,
-            max_record_bytes=limits.max_record_bytes,
-        )
-        items = ijson.items(guarded, "item")
+        guarded = _guarded(entry, counting, limits, strict)
+        slices = record_slices(guarded)
+        try:
+            items = slice_items(next(slices))
+        except Exception:
+            stream.close()
+            return _open_exact(entry, counting.resume(), limits, strict)
+        first = _check_first(entry, items[0] if items else None, strict)
+    except BaseException:
+        stream.close()
+        raise
+    fmt, generation = _format_of(entry, first, strict)
+    rows = _fast_rows(entry, fmt, items, slices, stream, counting, limits, strict)
+    return HistoryFile(entry, fmt, generation, file_variant(entry.name), rows)
+
+
+def _open_exact(
+    entry: Entry, on_bytes: Callable[[int], None] | None, limits: Limits, strict: bool, skip: int = 0
+) -> HistoryFile:
+    """The exact path: ijson, one record at a time; the first `skip` rows are read but not yielded."""
+    stream = entry.opener()
+    try:
+        items = ijson.items(_guarded(entry, _Counting(stream, on_bytes), limits, strict), "item")
         try:
             first = next(items, None)
         except ijson.JSONError as exc:
@@ -95,33 +113,104 @@ def open_history_file(
             if strict:
                 raise
             raise NotHistory(str(exc).removeprefix(f"{entry.name}: ")) from exc
-        if first is None:
-            _not_history(entry, "an empty list", strict)
-        if not isinstance(first, dict):
-            _not_history(entry, f"a list of {type(first).__name__} values, not of records", strict)
-        keys = set(first)
-        fmt = detect(keys)
-        if fmt is None:
-            shown = ", ".join(sorted(k for k in keys if not is_personal(k))[:8]) or "(none)"
-            _not_history(entry, f"records have no listening-history keys (keys: {shown})", strict)
+        first = _check_first(entry, first, strict)
     except BaseException:
         stream.close()
         raise
-    assert fmt is not None and first is not None
-    generation = extended_generation(keys) if fmt is EXTENDED else None
-    return HistoryFile(
-        entry=entry,
-        format=fmt,
-        generation=generation,
-        variant=file_variant(entry.name),
-        rows=_rows(entry.name, fmt, first, items, stream),
+    fmt, generation = _format_of(entry, first, strict)
+    rows = _rows(entry.name, fmt, first, items, stream)
+    if skip:
+        rows = itertools.islice(rows, skip, None)
+    return HistoryFile(entry, fmt, generation, file_variant(entry.name), rows)
+
+
+def _guarded(entry: Entry, reader: Readable, limits: Limits, strict: bool) -> GuardedReader:
+    """The file's bytes from its opening `[` on, through the parsing caps; refuses what is no list."""
+    head = _skip_bom_and_space(reader, entry.name)
+    if head is None:
+        _not_history(entry, "empty file", strict)
+    first_char = head[:1]
+    if first_char == b"{":
+        _not_history(entry, "a JSON object, not a list of plays", strict)
+    if first_char != b"[":
+        _not_history(entry, "not valid JSON", strict)
+    return GuardedReader(
+        _Prepend(head, reader),
+        entry.name,
+        max_depth=limits.max_depth,
+        max_string_bytes=limits.max_string_bytes,
+        max_record_bytes=limits.max_record_bytes,
     )
+
+
+def _check_first(entry: Entry, first: Any, strict: bool) -> dict[str, Any]:
+    if first is None:
+        _not_history(entry, "an empty list", strict)
+    if not isinstance(first, dict):
+        _not_history(entry, f"a list of {type(first).__name__} values, not of records", strict)
+    return first
+
+
+def _format_of(entry: Entry, first: dict[str, Any], strict: bool) -> tuple[ExportFormat, str | None]:
+    keys = set(first)
+    fmt = detect(keys)
+    if fmt is None:
+        shown = ", ".join(sorted(k for k in keys if not is_personal(k))[:8]) or "(none)"
+        _not_history(entry, f"records have no listening-history keys (keys: {shown})", strict)
+    return fmt, extended_generation(keys) if fmt is EXTENDED else None
 
 
 def _not_history(entry: Entry, reason: str, strict: bool) -> NoReturn:
     if strict:
         raise InvalidFileError(entry.name, f"{reason}; expected a JSON list of listening-history records")
     raise NotHistory(reason)
+
+
+def _fast_rows(
+    entry: Entry,
+    fmt: ExportFormat,
+    items: list[Any],
+    slices: Iterator[bytes],
+    stream: Any,
+    counting: _Counting,
+    limits: Limits,
+    strict: bool,
+) -> Iterator[Row]:
+    """Rows from the slices: typed (TypedRows), else record by record (RowBuilder), else the exact path.
+
+    The first slice (already decoded to find the format) and any slice TypedRows does not take are
+    built record by record; a slice that is not valid JSON, or a cap exceeded, hands the file over
+    to the exact path, which skips the rows already yielded.
+    """
+    builder = RowBuilder(fmt, entry.name)
+    typed = TypedRows(fmt)
+    record_no = 0
+    try:
+        while True:
+            for record in items:
+                record_no += 1
+                if type(record) is not dict:
+                    raise InvalidFileError(
+                        entry.name, f"expected a record (JSON object), got {_json_type(record)}", record_no
+                    )
+                yield builder.build(record, record_no)
+            try:
+                text = next(slices)
+                rows = typed.rows(text, record_no + 1)
+                if rows is None:
+                    items = slice_items(text)
+                    continue
+            except StopIteration:
+                return
+            except Exception:
+                break
+            items = []
+            record_no += len(rows)
+            yield from rows
+    finally:
+        stream.close()
+    exact = _open_exact(entry, counting.resume(), limits, strict, skip=record_no)
+    yield from exact.rows
 
 
 def _rows(name: str, fmt: ExportFormat, first: dict[str, Any], rest: Iterator[Any], stream: Any) -> Iterator[Row]:
@@ -315,6 +404,21 @@ class _Counting:
     def __init__(self, stream: Any, on_bytes: Callable[[int], None] | None) -> None:
         self._stream = stream
         self._on_bytes = on_bytes
+        self.count = 0
+
+    def resume(self) -> Callable[[int], None] | None:
+        """For a second reading of the same file: reports only the bytes beyond those reported here."""
+        on_bytes, seen = self._on_bytes, self.count
+        if on_bytes is None:
+            return None
+
+        def report(nbytes: int) -> None:
+            nonlocal seen
+            if nbytes > seen:
+                on_bytes(nbytes - seen)
+            seen = max(0, seen - nbytes)
+
+        return report
 
     def read(self, size: int = -1) -> bytes:
         try:
@@ -323,6 +427,7 @@ class _Counting:
             raise
         except OSError as exc:
             raise ExportError(f"read error: {exc}") from exc
+        self.count += len(data)
         if self._on_bytes is not None and data:
             self._on_bytes(len(data))
         return data

@@ -8,6 +8,10 @@ into the raw table with one set-based INSERT per file. That statement is where i
 * so a byte-identical duplicate inside one file is kept (occurrence 2: the file really says it
   twice), while the same record arriving again — in a re-import or another file — inserts nothing.
 
+A large file is moved in slices of SLICE_ROWS rows, so its inserting overlaps the parsing of the rest
+instead of following it. Occurrences then count on across slices: the keys (time, record_hash) of a
+file's earlier slices are kept in a temporary table, and a slice's numbering starts after them.
+
 Imports of one user are serialized by an advisory lock, so the anti-join below cannot race with
 another import (it is cheaper than ON CONFLICT, and the unique index still guards the invariant).
 
@@ -34,7 +38,9 @@ from orchestration.exports.reader import Row, diagnose
 RAW_WRITE_LOCK = 0x5907
 """Advisory lock class serializing every writer of a user's raw rows (the second key is the user id)."""
 BATCH_ROWS = 5_000
-QUEUE_BATCHES = 4
+QUEUE_BATCHES = 8
+SLICE_ROWS = 50_000
+"""A file with more rows than this is moved into the raw table slice by slice."""
 
 
 @dataclass
@@ -49,6 +55,16 @@ class FileLoad:
     @property
     def duplicates(self) -> int:
         return self.staged - self.inserted
+
+    def plus(self, later: FileLoad) -> FileLoad:
+        """This and a later slice of the same file."""
+        times = [t for t in (self.min_ts, self.max_ts, later.min_ts, later.max_ts) if t is not None]
+        return FileLoad(
+            self.staged + later.staged,
+            self.inserted + later.inserted,
+            min(times) if times else None,
+            max(times) if times else None,
+        )
 
 
 def lock_user_raw_rows(conn: psycopg.Connection, user_id: int) -> None:
@@ -85,9 +101,47 @@ def create_stage(conn: psycopg.Connection, fmt: ExportFormat) -> None:
     )
 
 
-def insert_from_stage_sql(fmt: ExportFormat) -> sql.Composed:
+def file_keys_table(fmt: ExportFormat) -> sql.Identifier:
+    return sql.Identifier(f"keys_{fmt.table}")
+
+
+def create_file_keys(conn: psycopg.Connection, fmt: ExportFormat) -> None:
+    """The keys of a sliced file's earlier slices (emptied per file), for counting occurrences on."""
+    table = file_keys_table(fmt)
+    ts = sql.Identifier(fmt.time_field.column)
+    conn.execute(
+        sql.SQL("create temp table if not exists {} ({} timestamptz, record_hash bigint) on commit drop").format(
+            table, ts
+        )
+    )
+    conn.execute(
+        sql.SQL("create index if not exists {} on pg_temp.{} ({})").format(
+            sql.Identifier(f"keys_{fmt.table}_ts"), table, ts
+        )
+    )
+
+
+def insert_from_stage_sql(fmt: ExportFormat, sliced: bool = False) -> sql.Composed:
+    """Move the stage into the raw table; `sliced`: the stage holds one slice of a file (see above)."""
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in fmt.columns)
     ts = sql.Identifier(fmt.time_field.column)
+    keys = file_keys_table(fmt)
+    # Occurrences already numbered in the file's earlier slices (their keys in the slice's time span).
+    earlier = sql.SQL(
+        """,
+        earlier as (
+            select {ts}, record_hash, count(*) as n from pg_temp.{keys}
+            where {ts} between (select lo from bounds) and (select hi from bounds)
+            group by {ts}, record_hash
+        ),
+        kept as (insert into pg_temp.{keys} select {ts}, record_hash from staged)"""
+    ).format(ts=ts, keys=keys)
+    numbered = sql.SQL(
+        "select s.*, row_number() over (partition by {ts}, record_hash order by record_no)"
+        " + coalesce(e.n, 0) as occurrence from staged s left join earlier e using ({ts}, record_hash)"
+        if sliced
+        else "select *, row_number() over (partition by {ts}, record_hash order by record_no) as occurrence from staged"
+    ).format(ts=ts)
     # The anti-join is bounded to the file's time span so it reads only that slice of the index.
     return sql.SQL(
         """
@@ -96,11 +150,8 @@ def insert_from_stage_sql(fmt: ExportFormat) -> sql.Composed:
                    hash_record_extended(row({cols}, extra), 0) as record_hash
             from pg_temp.{stage}
         ),
-        bounds as (select count(*) as n, min({ts}) as lo, max({ts}) as hi from staged),
-        numbered as (
-            select *, row_number() over (partition by {ts}, record_hash order by record_no) as occurrence
-            from staged
-        ),
+        bounds as (select count(*) as n, min({ts}) as lo, max({ts}) as hi from staged){earlier},
+        numbered as ({numbered}),
         inserted as (
             insert into raw.{table}
                 (user_id, import_id, source_file, record_no, record_hash, occurrence, {cols}, extra)
@@ -116,7 +167,14 @@ def insert_from_stage_sql(fmt: ExportFormat) -> sql.Composed:
         )
         select n, (select count(*) from inserted), lo, hi from bounds
         """
-    ).format(cols=cols, stage=stage_table(fmt), table=sql.Identifier(fmt.table), ts=ts)
+    ).format(
+        cols=cols,
+        stage=stage_table(fmt),
+        table=sql.Identifier(fmt.table),
+        ts=ts,
+        earlier=earlier if sliced else sql.SQL(""),
+        numbered=numbered,
+    )
 
 
 def copy_sql(fmt: ExportFormat) -> sql.Composed:
@@ -137,6 +195,8 @@ class RawWriter:
         self._batch: list[Row] = []
         self._fmt: ExportFormat | None = None
         self._file = ""
+        self._unsliced = 0  # rows of the current file sent since its last slice
+        self._sliced: dict[str, FileLoad] = {}  # what the slices of the current file did so far
         self._thread = threading.Thread(target=self._work, name="raw-writer", daemon=True)
         self._thread.start()
 
@@ -145,12 +205,17 @@ class RawWriter:
         self._fmt = fmt
         self._file = source_file
         self._batch = []
+        self._unsliced = 0
 
     def add(self, row: Row) -> None:
         self._batch.append(row)
         if len(self._batch) >= BATCH_ROWS:
             self._put(("rows", self._fmt, (self._file, self._batch)))
+            self._unsliced += len(self._batch)
             self._batch = []
+            if self._unsliced >= SLICE_ROWS:
+                self._put(("slice", self._fmt, self._file))
+                self._unsliced = 0
 
     def end_file(self) -> None:
         if self._batch:
@@ -187,8 +252,15 @@ class RawWriter:
                 kind, fmt, payload = item
                 if kind == "rows":
                     self._copy(fmt, *payload)
+                elif kind == "slice":
+                    load = self._flush(fmt, payload, sliced=True)
+                    earlier = self._sliced.get(payload)
+                    self._sliced[payload] = load if earlier is None else earlier.plus(load)
                 else:
-                    self._results[payload] = self._flush(fmt, payload)
+                    earlier = self._sliced.get(payload)
+                    last = self._flush(fmt, payload, sliced=earlier is not None)
+                    self._sliced.pop(payload, None)
+                    self._results[payload] = last if earlier is None else earlier.plus(last)
             except BaseException as exc:  # handed to the producer thread
                 self._error = exc
 
@@ -207,11 +279,16 @@ class RawWriter:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ExportError(f"{source_file}: the database refused a record: {first_line}") from exc
 
-    def _flush(self, fmt: ExportFormat, source_file: str) -> FileLoad:
+    def _flush(self, fmt: ExportFormat, source_file: str, sliced: bool = False) -> FileLoad:
         if fmt.name not in self._staged_formats:
             return FileLoad(0, 0, None, None)
+        first_slice = sliced and source_file not in self._sliced
+        if first_slice:
+            create_file_keys(self._conn, fmt)
         with self._conn.cursor() as cur:
-            cur.execute(insert_from_stage_sql(fmt), {**self._params, "source_file": source_file})
+            if first_slice:
+                cur.execute(sql.SQL("truncate pg_temp.{}").format(file_keys_table(fmt)))
+            cur.execute(insert_from_stage_sql(fmt, sliced), {**self._params, "source_file": source_file})
             staged, inserted, min_ts, max_ts = cur.fetchone()  # type: ignore[misc]
             cur.execute(sql.SQL("truncate pg_temp.{}").format(stage_table(fmt)))
         return FileLoad(int(staged), int(inserted), min_ts, max_ts)
