@@ -19,12 +19,12 @@
 {# The config `meta` of the model behind `relation` (empty for sources, seeds, unknown relations). #}
 {% macro tested_model_meta(relation) -%}
   {%- if execute and relation.identifier is defined -%}
-    {%- for node in graph.nodes.values() -%}
-      {%- if node.resource_type == 'model' and node.alias == relation.identifier
-             and node.schema == relation.schema -%}
-        {{- return(node.config.meta or {}) -}}
-      {%- endif -%}
-    {%- endfor -%}
+    {#- A model's relation is named after the model here (no aliases): one lookup, not a scan of the
+        graph for each of the ~300 tests of a build. -#}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ relation.identifier) -%}
+    {%- if node and node.schema == relation.schema -%}
+      {{- return(node.config.meta or {}) -}}
+    {%- endif -%}
   {%- endif -%}
   {{- return({}) -}}
 {%- endmacro %}
@@ -43,17 +43,16 @@
   {%- endif -%}
 {%- endmacro %}
 
-{# A model or source of this project as a relation, found through the graph rather than ref() or
-   source(): a test on a staging view does not depend on int_streams. #}
+{# A model (name) or source (source_name.table) of this project as a relation, found through the
+   graph rather than ref() or source(): a test on a staging view does not depend on int_streams. #}
 {% macro graph_relation(resource_type, name) -%}
-  {%- set nodes = graph.sources if resource_type == 'source' else graph.nodes -%}
-  {%- for node in nodes.values() -%}
-    {%- if node.resource_type == resource_type and node.name == name and node.package_name == project_name -%}
-      {{- return(api.Relation.create(database=node.database, schema=node.schema,
-                                     identifier=node.identifier if resource_type == 'source' else node.alias)) -}}
-    {%- endif -%}
-  {%- endfor -%}
-  {{- return(none) -}}
+  {%- if resource_type == 'source' -%}
+    {%- set node = graph.sources.get('source.' ~ project_name ~ '.' ~ name) -%}
+    {{- return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.identifier)) -}}
+  {%- else -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ name) -%}
+    {{- return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) -}}
+  {%- endif -%}
 {%- endmacro %}
 
 {# int_streams as a relation, if it exists (none before its first build). #}
@@ -74,7 +73,7 @@
   {%- else -%}
     (
       select m.*
-      from {{ graph_relation('source', 'users') }} u
+      from {{ graph_relation('source', 'app.users') }} u
       cross join (values
         {%- for model in stream_models() %}
         ('{{ model.replace("stg_spotify__", "") }}'){{ "," if not loop.last }}
