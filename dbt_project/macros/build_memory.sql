@@ -11,3 +11,11 @@
   -- the same for the model's index builds (one sort of every row each, after a full build)
   set local maintenance_work_mem = '{{ var("build_work_mem") }}'
 {%- endmacro %}
+
+{# Data tests get the same memory (tests run in a transaction that is rolled back): on a full build
+   they aggregate every row (unique, unique_combination, the reconciliations), which at 10 M rows
+   spilled gigabytes to temporary files with the server's 4 MB. #}
+{% macro postgres__get_test_sql(main_sql, fail_calc, warn_if, error_if, limit) -%}
+  {{ set_build_work_mem() }};
+  {{ default__get_test_sql(main_sql, fail_calc, warn_if, error_if, limit) }}
+{%- endmacro %}
