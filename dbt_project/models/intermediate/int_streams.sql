@@ -11,6 +11,9 @@
   at most max(1 minute, api_match_seconds) apart, so whole dirty days are self-contained. A user
   is recomputed whole when their time zone changed, or on their first load. Every row of a dirty day is re-emitted, so
   delete+insert on (source_table, raw_id) leaves no stale row.
+
+  Full and incremental builds run the rules one user at a time (a lateral subquery per user), with
+  narrow rows through the window and joins: see the incremental_int_streams doc block.
 #}
 {# pre_hook: memory for one user's sorts (macros/build_memory.sql); no merge joins: the planner
    cannot know that a rule changes few rows, and sorted every row (wide, at the end) to merge them
