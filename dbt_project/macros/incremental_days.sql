@@ -77,8 +77,9 @@
     'materialized': 'incremental',
     'incremental_strategy': 'append',
     'on_schema_change': 'fail',
-    'pre_hook': ["{{ delete_dirty_days() }}"],
+    'pre_hook': ["{{ set_build_work_mem() }}", "{{ delete_dirty_days() }}"],
     'post_hook': ["{{ record_watermark() }}"],
     'indexes': indexes,
+    'meta': {'batch_column': 'source_batch_at'},
   }) }}
 {%- endmacro %}

@@ -11,14 +11,22 @@
   at most max(1 minute, api_match_seconds) apart, so whole dirty days are self-contained. A user
   is recomputed whole when their time zone changed, or on their first load. Every row of a dirty day is re-emitted, so
   delete+insert on (source_table, raw_id) leaves no stale row.
+
+  Full and incremental builds run the rules one user at a time (a lateral subquery per user), with
+  narrow rows through the window and joins: see the incremental_int_streams doc block.
 #}
-{# post_hook analyze: fresh statistics for the marts' dirty-day reads later in the same build
+{# pre_hook: memory for one user's sorts (macros/build_memory.sql); no merge joins: the planner
+   cannot know that a rule changes few rows, and sorted every row (wide, at the end) to merge them
+   with those few instead of hashing the few.
+   post_hook analyze: fresh statistics for the marts' dirty-day reads later in the same build
    (right after a full refresh the table has none, and the planner then scans it for every mart). #}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['source_table', 'raw_id'],
     on_schema_change='fail',
+    meta={'batch_column': 'batch_at'},
+    pre_hook=['{{ set_build_work_mem() }}', 'set local enable_mergejoin = off'],
     post_hook=['analyze {{ this }}'],
     indexes=[
       {'columns': ['source_table', 'raw_id'], 'unique': True},
@@ -116,74 +124,43 @@ dirty_days as (
     where n.user_id not in (select user_id from full_users)
 ),
 
-batch as (
-    select s.* from {{ ref('int_streams_unioned') }} s
-    where s.user_id in (select user_id from full_users)
-    union all
-    select s.* from (
-        select user_id, min(utc_day) as first_day, max(utc_day) as last_day from dirty_days group by user_id
-    ) r
-    -- lateral: index range reads of each user's dirty span in every source, not a join over all rows
-    cross join lateral (
-        select * from {{ ref('int_streams_unioned') }} u
-        where u.user_id = r.user_id
-          and u.ended_at >= (r.first_day::timestamp at time zone 'UTC') - {{ margin }}
-          and u.ended_at < ((r.last_day + 1)::timestamp at time zone 'UTC') + {{ margin }}
-        offset 0  -- keeps the planner from flattening the lateral into a hash join
-    ) s
-    where exists (
-          select 1 from dirty_days d
-          where d.user_id = s.user_id
-            and s.ended_at >= (d.utc_day::timestamp at time zone 'UTC') - {{ margin }}
-            and s.ended_at < ((d.utc_day + 1)::timestamp at time zone 'UTC') + {{ margin }}
-      )
-),
-{% else %}
-batch as (
-    select * from {{ ref('int_streams_unioned') }}
-),
 {% endif %}
 
--- Account rows carry names only; where the same user's extended history has a track URI for the
--- same artist and track name, use it (the most streamed one if there are several).
+-- Whose rows this build computes: everyone in a full build; in an incremental one, the users
+-- recomputed whole and those with dirty days.
+work_users as (
+    select user_id, timezone from users
+    {%- if is_incremental() %}
+    where user_id in (select user_id from full_users union select user_id from dirty_days)
+    {%- endif %}
+)
+
+{#- The rules, as one query over `batch`: the rows of user `u` (all of them, or their dirty days). Only
+    narrow rows (keys, names, ids) go through the window and join steps; the wide rows are read once
+    more at the end and joined to the few rows a rule changed. #}
+{%- set rules %}
+-- Account rows carry names only; where the user's extended history has a track URI for the same
+-- artist and track name, use it (the most streamed one if there are several). Computed only when
+-- the batch has account music rows.
 uri_map as (
-    select distinct on (user_id, artist_name, track_name) user_id, artist_name, track_name, track_uri
+    select distinct on (artist_name, track_name) artist_name, track_name, track_uri
     from (
-        select user_id, artist_name, track_name, track_uri, count(*) as streams
+        select artist_name, track_name, track_uri, count(*) as streams
         from {{ ref('stg_spotify__extended_streams') }}
-        where track_uri is not null and track_name is not null and artist_name is not null
-          and user_id in (
-              select user_id from batch where stream_source = 'account' and content_type = 'music'
-          )
-        group by user_id, artist_name, track_name, track_uri
+        where user_id = u.user_id
+          and track_uri is not null and track_name is not null and artist_name is not null
+          and exists (select 1 from batch where stream_source = 'account' and content_type = 'music')
+        group by artist_name, track_name, track_uri
     ) counted
-    order by user_id, artist_name, track_name, streams desc, track_uri
+    order by artist_name, track_name, streams desc, track_uri
 ),
 
-identified as (
-    select
-        b.*,
-        b.source_table || ':' || b.raw_id as stream_key,
-        coalesce(b.track_uri, m.track_uri) as resolved_track_uri,
-        case b.content_type
-            when 'music' then b.artist_name
-            when 'podcast' then b.show_name
-            when 'audiobook' then b.audiobook_title
-        end as creator_name,
-        case b.content_type
-            when 'music' then b.track_name
-            when 'podcast' then b.episode_name
-            when 'audiobook' then b.chapter_title
-        end as item_name
-    from batch b
-    left join uri_map m
-      on b.stream_source = 'account' and b.content_type = 'music'
-     and m.user_id = b.user_id and m.artist_name = b.artist_name and m.track_name = b.track_name
-),
-
-keyed as (
+-- Every row with its identity. Not materialized: read twice (narrow for the rules, wide at the end),
+-- each time straight from the raw tables instead of through a stored copy of the wide rows.
+identified as not materialized (
     select
         i.*,
+        i.source_table || ':' || i.raw_id as stream_key,
         -- What "the same track" means: its URI when known, else its names.
         case content_type
             when 'music' then coalesce(resolved_track_uri, 'name:' || coalesce(creator_name, '') || '|' || coalesce(item_name, ''))
@@ -191,44 +168,69 @@ keyed as (
             when 'audiobook' then coalesce(chapter_uri, 'name:' || coalesce(creator_name, '') || '|' || coalesce(item_name, ''))
             else 'unknown'
         end as item_key
-    from identified i
+    from (
+        select
+            b.*,
+            case b.content_type
+                when 'music' then b.artist_name
+                when 'podcast' then b.show_name
+                when 'audiobook' then b.audiobook_title
+            end as creator_name,
+            case b.content_type
+                when 'music' then b.track_name
+                when 'podcast' then b.episode_name
+                when 'audiobook' then b.chapter_title
+            end as item_name
+        from (
+            -- Only account music rows look up uri_map (the other sources' branches skip the join).
+            select s.*, s.track_uri as resolved_track_uri
+            from batch s
+            where not (s.stream_source = 'account' and s.content_type = 'music')
+            union all
+            select s.*, coalesce(s.track_uri, m.track_uri)
+            from batch s
+            left join uri_map m on m.artist_name = s.artist_name and m.track_name = s.track_name
+            where s.stream_source = 'account' and s.content_type = 'music'
+        ) b
+    ) i
 ),
 
--- Rule 1: the same record seen twice (same source kind, end time, identity and ms_played).
+-- Rule 1: the same record seen twice (same source kind, end time, identity and ms_played). One
+-- window sort over narrow rows; ended_at leads the partition (the partition is the same set of
+-- columns in any order) so rows of one moment sort together.
 rule_same_record as (
     select
-        k.*,
+        source_table, raw_id, user_id, stream_source, content_type, ended_at, ms_played,
+        resolved_track_uri, creator_name, item_name,
         first_value(stream_key) over same_record as same_record_winner,
         -- A boolean, not `stream_key = same_record_winner`: the planner guesses 0.5 % of rows for
         -- a column-to-column equality, and on an incremental batch that guess turned hash joins
         -- into nested loops over CTEs (minutes instead of a second).
         row_number() over same_record = 1 as is_same_record_winner
-    from keyed k
+    from identified
     window same_record as (
-        partition by user_id, stream_source, content_type, ended_at, item_key, ms_played
+        partition by user_id, ended_at, stream_source, content_type, item_key, ms_played
         order by raw_id, source_table
     )
 ),
 
 -- Rule 2: an account row and an extended row of the same stream (same names and ms_played, the
--- extended end time truncated to the minute equals the account end time): the extended row wins.
--- A window over "same stream" partitions (one sort, no join) finds the extended rule-1 winner.
-rule_account_vs_extended as (
-    select
-        r.*,
-        case
-            when r.stream_source = 'account' and r.is_same_record_winner
-             and r.creator_name is not null and r.item_name is not null
-            then min(r.raw_id) filter (
-                where r.stream_source = 'extended' and r.is_same_record_winner
-            ) over same_stream
-        end as extended_winner_raw_id
-    from rule_same_record r
-    window same_stream as (
-        partition by r.user_id, r.content_type, r.creator_name, r.item_name, r.ms_played,
-                     case when r.stream_source = 'extended' then date_trunc('minute', r.ended_at, 'UTC')
-                          else r.ended_at end
-    )
+-- extended end time truncated to the minute equals the account end time): the extended row wins,
+-- the lowest raw_id if several fit. An equi-join from the account rule-1 winners (a hash on the
+-- account side; nothing to probe for a user without account rows), not a sort of every row.
+account_vs_extended as (
+    select a.source_table || ':' || a.raw_id as stream_key,
+           'extended_streams:' || min(e.raw_id) as extended_winner
+    from rule_same_record a
+    join rule_same_record e
+      on e.user_id = a.user_id and e.content_type = a.content_type
+     and e.creator_name = a.creator_name and e.item_name = a.item_name
+     -- ms_played may be NULL (podcast and audiobook account rows): NULL matches NULL, as in a partition.
+     and coalesce(e.ms_played, -1) = coalesce(a.ms_played, -1)
+     and date_trunc('minute', e.ended_at, 'UTC') = a.ended_at
+    where a.stream_source = 'account' and a.is_same_record_winner
+      and e.stream_source = 'extended' and e.is_same_record_winner
+    group by a.source_table, a.raw_id
 ),
 
 -- Rule 3: an API play and an export row of the same track URI ending within api_match_seconds
@@ -238,27 +240,27 @@ rule_account_vs_extended as (
 -- nearest.
 rule3_candidates as (
     select
-        stream_key, user_id, resolved_track_uri, ended_at, stream_source = 'api' as is_api,
-        track_name, artist_name, album_name, duration_ms,
-        count(*) filter (where stream_source <> 'api') over (
-            partition by user_id, resolved_track_uri order by ended_at, stream_key
+        r.source_table || ':' || r.raw_id as stream_key, r.user_id, r.resolved_track_uri, r.ended_at,
+        r.stream_source = 'api' as is_api,
+        count(*) filter (where r.stream_source <> 'api') over (
+            partition by r.user_id, r.resolved_track_uri order by r.ended_at, r.source_table || ':' || r.raw_id
             rows between unbounded preceding and current row
         ) as exports_so_far
-    from rule_account_vs_extended
-    where is_same_record_winner
-      and extended_winner_raw_id is null
-      and resolved_track_uri is not null
-      and stream_source in ('api', 'extended', 'account')
-      and (user_id, resolved_track_uri) in (
-          select user_id, resolved_track_uri from rule_account_vs_extended where stream_source = 'api'
+    from rule_same_record r
+    where r.is_same_record_winner
+      and r.resolved_track_uri is not null
+      and r.stream_source in ('api', 'extended', 'account')
+      and (r.user_id, r.resolved_track_uri) in (
+          select user_id, resolved_track_uri from rule_same_record where stream_source = 'api'
+      )
+      and not exists (
+          select 1 from account_vs_extended x where x.stream_key = r.source_table || ':' || r.raw_id
       )
 ),
 
 api_pairs as (
     select a.stream_key as api_key, e.stream_key as export_key,
-           abs(extract(epoch from a.ended_at - e.ended_at)) as gap,
-           -- The API's metadata, which the matched export row takes (carried here, not joined back later).
-           a.track_name, a.artist_name, a.album_name, a.duration_ms
+           abs(extract(epoch from a.ended_at - e.ended_at)) as gap
     from rule3_candidates a
     join rule3_candidates e
       on e.user_id = a.user_id and e.resolved_track_uri = a.resolved_track_uri
@@ -269,7 +271,7 @@ api_pairs as (
 ),
 
 api_matches as (
-    select api_key, export_key, track_name, artist_name, album_name, duration_ms
+    select api_key, export_key
     from (
         select p.*,
                row_number() over (partition by api_key order by gap, export_key) as api_rank,
@@ -279,43 +281,35 @@ api_matches as (
     where api_rank = 1 and export_rank = 1
 ),
 
--- What each rule-1 winner became (rule 2 or 3 may still make it a duplicate).
+-- What became of each rule-1 winner that a later rule collapsed (rule 2 or 3): few rows.
 winner_fates as (
-    select
-        r.stream_key,
-        case when r.extended_winner_raw_id is not null then 'extended_streams:' || r.extended_winner_raw_id end
-            as extended_winner,
-        am.export_key as api_export_winner
-    from rule_account_vs_extended r
-    left join api_matches am on am.api_key = r.stream_key
-    where r.is_same_record_winner
+    select stream_key, extended_winner, null::text as api_export_winner from account_vs_extended
+    union all
+    select api_key, null, export_key from api_matches
 ),
 
-resolved as (
-    select
-        r.*,
-        case
-            when not r.is_same_record_winner then 'same_record'
-            when f.extended_winner is not null then 'account_vs_extended'
-            when f.api_export_winner is not null then 'api_vs_export'
-        end as duplicate_rule,
-        -- A duplicate points at the surviving stream, through its rule-1 winner's own fate.
-        case
-            when not r.is_same_record_winner
-            then coalesce(wf.extended_winner, wf.api_export_winner, r.same_record_winner)
-            else coalesce(f.extended_winner, f.api_export_winner)
-        end as canonical_of,
-        am_export.api_key as matched_api_key,
-        -- An export row matched by an API play takes the API's metadata (names, album, duration);
-        -- its own ms_played stays.
-        am_export.track_name as api_track_name,
-        am_export.artist_name as api_artist_name,
-        am_export.album_name as api_album_name,
-        am_export.duration_ms as api_duration_ms
-    from rule_account_vs_extended r
-    left join winner_fates f on f.stream_key = r.stream_key
-    left join winner_fates wf on wf.stream_key = r.same_record_winner and not r.is_same_record_winner
-    left join api_matches am_export on am_export.export_key = r.stream_key
+-- Every row a rule changed, once (the three parts are disjoint): rule-1 losers, rule-1 winners a
+-- later rule collapsed, and export rows an API play matched. Every other row survives untouched.
+row_fates as (
+    -- A duplicate points at the surviving stream, through its rule-1 winner's own fate.
+    select l.source_table || ':' || l.raw_id as stream_key, 'same_record' as duplicate_rule,
+           coalesce(wf.extended_winner, wf.api_export_winner, l.same_record_winner) as canonical_of,
+           null::text as matched_api_key, null::text as api_track_name, null::text as api_artist_name,
+           null::text as api_album_name, null::bigint as api_duration_ms
+    from rule_same_record l
+    left join winner_fates wf on wf.stream_key = l.same_record_winner
+    where not l.is_same_record_winner
+    union all
+    select stream_key,
+           case when extended_winner is not null then 'account_vs_extended' else 'api_vs_export' end,
+           coalesce(extended_winner, api_export_winner),
+           null, null, null, null, null
+    from winner_fates
+    union all
+    -- An export row matched by an API play takes the API's metadata (names, album, duration).
+    select m.export_key, null, null, m.api_key, a.track_name, a.artist_name, a.album_name, a.duration_ms
+    from api_matches m
+    join batch a on a.stream_source = 'api' and a.source_table || ':' || a.raw_id = m.api_key
 ),
 
 final as (
@@ -337,9 +331,10 @@ final as (
         e.content_type,
         e.item_key,
         e.resolved_track_uri as track_uri,
-        coalesce(e.api_track_name, e.track_name) as track_name,
-        coalesce(e.api_artist_name, e.artist_name) as artist_name,
-        coalesce(e.api_album_name, e.album_name) as album_name,
+        -- An export row matched by an API play takes the API's metadata; its own ms_played stays.
+        coalesce(f.api_track_name, e.track_name) as track_name,
+        coalesce(f.api_artist_name, e.artist_name) as artist_name,
+        coalesce(f.api_album_name, e.album_name) as album_name,
         e.show_name,
         e.episode_name,
         e.episode_uri,
@@ -347,9 +342,9 @@ final as (
         e.chapter_title,
         e.author_name,
         e.ms_played,
-        coalesce(e.duration_ms, e.api_duration_ms) as duration_ms,
+        coalesce(e.duration_ms, f.api_duration_ms) as duration_ms,
         -- Time listened: ms_played where known; for API-only plays the track duration, flagged.
-        coalesce(e.ms_played, e.duration_ms, e.api_duration_ms, 0) as ms_listened,
+        coalesce(e.ms_played, e.duration_ms, f.api_duration_ms, 0) as ms_listened,
         (e.ms_played is null) as ms_is_estimated,
         coalesce(e.is_incognito, false) as is_incognito,
         e.is_video,
@@ -361,23 +356,56 @@ final as (
         e.skipped,
         e.offline,
         e.offline_at,
-        e.duplicate_rule is not null as is_duplicate,
-        e.duplicate_rule,
-        e.canonical_of,
-        e.matched_api_key,
+        f.duplicate_rule is not null as is_duplicate,
+        f.duplicate_rule,
+        f.canonical_of,
+        f.matched_api_key,
         (
-            e.duplicate_rule is null
+            f.duplicate_rule is null
             and e.content_type = 'music'
             and (e.stream_source = 'api' and e.ms_played is null or e.ms_played >= {{ var('min_play_ms') | int }})
             and ({{ var('include_incognito') }} or not coalesce(e.is_incognito, false))
         ) as is_play,
         '{{ run_started_at }}'::timestamptz as batch_at
-    from resolved e
-    join users u using (user_id)
+    from identified e
+    left join row_fates f on f.stream_key = e.stream_key
 )
+{%- endset %}
 
-select * from final
-{% if is_incremental() %}
-where user_id in (select user_id from full_users)
-   or (user_id, utc_day) in (select user_id, utc_day from dirty_days)
-{% endif %}
+-- The rules run one user at a time (a lateral subquery per user): each sort and hash holds one
+-- user's rows, so they fit in memory and time stays linear in rows, however many users there are.
+select r.* from work_users u
+cross join lateral (
+    with batch as not materialized (
+        {%- if is_incremental() %}
+        select s.* from {{ ref('int_streams_unioned') }} s
+        where s.user_id = u.user_id and u.user_id in (select user_id from full_users)
+        union all
+        select s.* from (
+            select min(utc_day) as first_day, max(utc_day) as last_day from dirty_days where user_id = u.user_id
+        ) r
+        -- lateral: an index range read of the user's dirty span in every source, not a scan
+        cross join lateral (
+            select * from {{ ref('int_streams_unioned') }} x
+            where x.user_id = u.user_id
+              and x.ended_at >= (r.first_day::timestamp at time zone 'UTC') - {{ margin }}
+              and x.ended_at < ((r.last_day + 1)::timestamp at time zone 'UTC') + {{ margin }}
+            offset 0  -- keeps the planner from flattening the lateral into a hash join
+        ) s
+        where exists (
+              select 1 from dirty_days d
+              where d.user_id = u.user_id
+                and s.ended_at >= (d.utc_day::timestamp at time zone 'UTC') - {{ margin }}
+                and s.ended_at < ((d.utc_day + 1)::timestamp at time zone 'UTC') + {{ margin }}
+          )
+        {%- else %}
+        select * from {{ ref('int_streams_unioned') }} s where s.user_id = u.user_id
+        {%- endif %}
+    ),
+    {{ rules }}
+    select * from final
+) r
+{%- if is_incremental() %}
+where u.user_id in (select user_id from full_users)
+   or (r.user_id, r.utc_day) in (select user_id, utc_day from dirty_days)
+{%- endif %}

@@ -11,6 +11,8 @@
     incremental_strategy='delete+insert',
     unique_key=['user_id'],
     on_schema_change='fail',
+    meta={'batch_column': 'built_at'},
+    pre_hook=["{{ set_build_work_mem() }}"],
     post_hook=["{{ record_watermark() }}", "analyze {{ this }}"],
     indexes=[
       {'columns': [search_terms('user_id', 'search_text')], 'type': 'gin'},
