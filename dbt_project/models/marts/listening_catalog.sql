@@ -6,6 +6,11 @@
 --
 -- Incremental per user: a build recomputes every row of the users with new int_streams rows since
 -- the last one (the watermark of the day-grain marts) and leaves the other users' rows alone.
+--
+-- Indexes: the GIN index of history.search's word lookup, and the name index of its first tiers (a
+-- name equal to or starting with the query: a range of (user_id, search_key collate "C")). Indexes
+-- are made when the table is (re)created: a catalog built before the name index gets it with
+-- `spotify-history refresh --full-refresh` (until then searches answer the same, only slower).
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -15,6 +20,7 @@
     indexes=[
       {'columns': [search_terms('user_id', 'search_text')], 'type': 'gin'},
       {'columns': ['user_id', 'item_type', 'item_name']},
+      {'columns': ['user_id', '(search_key collate "C")']},
     ],
 ) }}
 
