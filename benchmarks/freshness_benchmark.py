@@ -109,7 +109,11 @@ def measure(polls: int, poll_interval: int, timeout: float, wait_quiet: float) -
     fake = start_fake_spotify()
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "POLL_INTERVAL_SECONDS": str(poll_interval)}
     key = subprocess.run(
-        [cli("spotify-history"), "api-key", "create", "--user", USER], env=env, capture_output=True, text=True, check=True
+        [cli("spotify-history"), "api-key", "create", "--user", USER],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     port = free_port()
     logs = home / "logs"
@@ -117,7 +121,10 @@ def measure(polls: int, poll_interval: int, timeout: float, wait_quiet: float) -
     code = ["-m", "orchestration.definitions"]
     procs = [
         subprocess.Popen(
-            [cli("dagster-daemon"), "run", *code], env=env, stdout=subprocess.DEVNULL, stderr=(logs / "daemon.log").open("w")
+            [cli("dagster-daemon"), "run", *code],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(logs / "daemon.log").open("w"),
         ),
         subprocess.Popen(
             [cli("spotify-history"), "serve-api", "--host", "127.0.0.1", "--port", str(port)],
@@ -127,7 +134,10 @@ def measure(polls: int, poll_interval: int, timeout: float, wait_quiet: float) -
     ]
     results: list[dict[str, Any]] = []
     try:
-        with dg.DagsterInstance.from_config(str(dagster_home)) as instance, psycopg.connect(url, autocommit=True) as conn:
+        with (
+            dg.DagsterInstance.from_config(str(dagster_home)) as instance,
+            psycopg.connect(url, autocommit=True) as conn,
+        ):
             meter = CpuMeter(procs[1].pid, int((home / "postgres" / "postmaster.pid").read_text().split()[0]))
             deadline = time.monotonic() + timeout
             # The first poll is the initial sync after the login, and its build the first one (every

@@ -124,6 +124,7 @@ WINDOW = "user_id = %(user_id)s and local_date between %(start)s and %(end)s"
 
 # -- history --------------------------------------------------------------------------------------
 
+
 # The rankings (history.top_artists, top_tracks, repeat_rate; taste_summary's lists) are SQL
 # functions in the marts schema (dbt macros/window_rankings.sql), one definition for both paths:
 # the default windows' answers are stored by a build (marts.recent_rankings: an index lookup, with a

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from api_support import create_key, make_app
@@ -79,25 +80,26 @@ def test_default_windows_are_stored_and_answered_from_the_mart(home: Path, tmp_p
     auth = {"Authorization": f"Bearer {create_key(name)}"}
     with TestClient(make_app(clock=None, api_cache_entries=0)) as client:
 
-        def top(tool: str, **args: object) -> dict[str, object]:
+        def top(tool: str, **args: object) -> Any:
             answer = client.post("/mcp/call", json={"tool": tool, "args": args}, headers=auth).json()
             assert answer["success"], answer
-            result: dict[str, object] = answer["result"]
-            return result
+            return answer["result"]
 
         if as_of == today:  # (the API's today is the stored one)
             artists = top("history.top_artists", days=90)
-            assert [(i["artist"], i["plays"]) for i in artists["items"]] == [("Near", 4)]  # type: ignore[index]
+            assert [(i["artist"], i["plays"]) for i in artists["items"]] == [("Near", 4)]
             artists = top("history.top_artists", days=365)
-            assert [(i["artist"], i["plays"]) for i in artists["items"]] == [("Near", 4), ("Older", 2)]  # type: ignore[index]
+            assert [(i["artist"], i["plays"]) for i in artists["items"]] == [("Near", 4), ("Older", 2)]
             repeats = top("history.repeat_rate", days=365, limit=1)
             assert (repeats["plays"], repeats["unique_tracks"], repeats["tracks_played_more_than_once"]) == (6, 3, 2)
-            assert [(i["track"], i["plays"]) for i in repeats["top_repeated"]] == [("Song 1", 3)]  # type: ignore[index]
+            assert [(i["track"], i["plays"]) for i in repeats["top_repeated"]] == [("Song 1", 3)]
             tracks = top("history.top_tracks", days=90, limit=1)
             assert (tracks["total_plays"], tracks["unique_tracks"]) == (4, 2)
-            assert [(i["track"], i["plays"]) for i in tracks["items"]] == [("Song 1", 3)]  # type: ignore[index]
+            assert [(i["track"], i["plays"]) for i in tracks["items"]] == [("Song 1", 3)]
             # The same window asked as start/end is the same stored answer; a window of no plays is empty.
-            same = top("history.top_tracks", start=(today - timedelta(days=89)).isoformat(), end=today.isoformat(), limit=1)
+            same = top(
+                "history.top_tracks", start=(today - timedelta(days=89)).isoformat(), end=today.isoformat(), limit=1
+            )
             assert same["items"] == tracks["items"]
         empty = top("history.top_artists", start="2000-01-01", end="2000-03-01")
         assert empty["items"] == [] and empty["total_plays"] == 0
