@@ -22,10 +22,12 @@ each figure with the target and met/missed, and one JSON line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -186,13 +188,16 @@ def measure(polls: int, poll_interval: int, timeout: float, wait_quiet: float) -
                 if wait_quiet:
                     meter.wait_quiet(wait_quiet)
     finally:
-        for p in procs:
-            p.terminate()
+        os.killpg(procs[0].pid, signal.SIGTERM)
+        procs[1].terminate()
         for p in procs:
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+        time.sleep(2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(procs[0].pid, signal.SIGKILL)  # what the daemon's runs left behind
         fake.stop()
         embedded.stop(home / "postgres")
     return results
@@ -219,6 +224,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--keep-home", action="store_true", help="keep the throwaway SPOTIFY_HISTORY_HOME")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # still stop what was started
     home = Path(tempfile.mkdtemp(prefix="freshness-bench-"))
     os.environ["SPOTIFY_HISTORY_HOME"] = str(home)
     for name in ("DATABASE_URL", "DAGSTER_HOME", "API_DATABASE_URL", "DAGSTER_DATABASE_URL"):
