@@ -65,6 +65,9 @@ CASES: list[tuple[str, str]] = [
     ("ops.latest_imports", "/v1/ops/latest-imports"),
     ("history.top_artists 365 days", "/v1/history/top-artists?days=365"),
     ("history.top_tracks 365 days", "/v1/history/top-tracks?days=365"),
+    # Not a stored window (marts.recent_rankings keeps 90 and 365 days): computed from the day rows.
+    ("history.top_tracks 364 days*", "/v1/history/top-tracks?days=364"),
+    ("history.top_artists 30 days*", "/v1/history/top-artists?days=30"),
     ("history.search", "/v1/history/search?q=artist%201234"),
     ("spotify.get_top", "/v1/spotify/get-top?entity=artists"),
     ("ops.latest_job_runs", "/v1/ops/latest-job-runs"),
