@@ -127,6 +127,7 @@ def measure(polls: int, poll_interval: int, timeout: float, wait_quiet: float) -
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=(logs / "daemon.log").open("w"),
+            start_new_session=True,
         ),
         subprocess.Popen(
             [cli("spotify-history"), "serve-api", "--host", "127.0.0.1", "--port", str(port)],
@@ -149,6 +150,7 @@ def measure(polls: int, poll_interval: int, timeout: float, wait_quiet: float) -
                     raise SystemExit("timed out: the API never answered with the initial sync's plays")
                 time.sleep(1)
             seen = time.time()
+            deadline = time.monotonic() + timeout  # from here: for each poll
             while len(results) < polls and time.monotonic() < deadline:
                 runs = finished_runs(instance, POLL_JOB, seen)
                 if not runs:
@@ -185,10 +187,12 @@ def measure(polls: int, poll_interval: int, timeout: float, wait_quiet: float) -
                 )
                 print(line(results[-1]), flush=True)
                 seen = shown
+                deadline = time.monotonic() + timeout
                 if wait_quiet:
                     meter.wait_quiet(wait_quiet)
     finally:
-        os.killpg(procs[0].pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(procs[0].pid, signal.SIGTERM)
         procs[1].terminate()
         for p in procs:
             try:
@@ -217,7 +221,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--polls", type=int, default=3, help="polls that store plays to measure")
     parser.add_argument("--poll-interval", type=int, default=90, help="POLL_INTERVAL_SECONDS of the run (s)")
-    parser.add_argument("--timeout", type=float, default=1200, help="give up after this many seconds")
+    parser.add_argument(
+        "--timeout", type=float, default=1200, help="give up waiting for the first answer, or for a poll, after SECONDS"
+    )
     parser.add_argument(
         "--wait-quiet", type=float, default=0.0, metavar="SECONDS",
         help="after each measurement, wait up to SECONDS until other work uses < 0.25 cores",
