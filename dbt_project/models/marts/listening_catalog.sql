@@ -8,19 +8,17 @@
 -- the last one (the watermark of the day-grain marts) and leaves the other users' rows alone.
 --
 -- Indexes: the GIN index of history.search's word lookup, and the name index of its first tiers (a
--- name equal to or starting with the query: a range of (user_id, search_key collate "C")). Indexes
--- are made when the table is (re)created: a catalog built before the name index gets it with
--- `spotify-history refresh --full-refresh` (until then searches answer the same, only slower).
+-- name equal to or starting with the query: a range of (user_id, search_key collate "C")), which a
+-- hook makes when missing, so that catalogs built before it get it with their next build too.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['user_id'],
     on_schema_change='fail',
-    post_hook=["{{ record_watermark() }}", "analyze {{ this }}"],
+    post_hook=["{{ record_watermark() }}", "{{ ensure_search_name_index() }}", "analyze {{ this }}"],
     indexes=[
       {'columns': [search_terms('user_id', 'search_text')], 'type': 'gin'},
       {'columns': ['user_id', 'item_type', 'item_name']},
-      {'columns': ['user_id', '(search_key collate "C")']},
     ],
 ) }}
 
