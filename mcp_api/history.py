@@ -43,7 +43,7 @@ def empty_window_note(user: UserRef, window: windows.Window) -> str:
 
 async def top_artists(c: Call, args: m.ListArgs) -> m.TopArtists:
     user, window, bounds = c.window(args)
-    rows = await c.db.rows(q.TOP_ARTISTS, bounds.params(limit=args.limit))
+    rows = await c.db.items(q.TOP_ARTISTS, bounds.params(limit=args.limit))
     total = rows[0]["total_plays"] if rows else 0
     return m.TopArtists.model_validate(
         dict(
@@ -70,7 +70,7 @@ def artist_item(row: dict[str, Any], total: int) -> dict[str, Any]:
 
 async def top_tracks(c: Call, args: m.ListArgs) -> m.TopTracks:
     user, window, bounds = c.window(args)
-    rows = await c.db.rows(q.TOP_TRACKS, bounds.params(limit=args.limit))
+    rows = await c.db.items(q.TOP_TRACKS, bounds.params(limit=args.limit))
     total = rows[0]["total_plays"] if rows else 0
     return m.TopTracks.model_validate(
         dict(
@@ -114,7 +114,7 @@ async def listening_heatmap(c: Call, args: m.WindowArgs) -> m.Heatmap:
 
 async def repeat_rate(c: Call, args: m.ListArgs) -> m.RepeatRate:
     user, window, bounds = c.window(args)
-    rows = await c.db.rows(q.REPEAT_RATE, bounds.params(limit=args.limit))
+    rows = await c.db.items(q.REPEAT_RATE, bounds.params(limit=args.limit))
     plays = rows[0]["total_plays"] if rows else 0
     unique = rows[0]["unique_tracks"] if rows else 0
     return m.RepeatRate.model_validate(
@@ -214,8 +214,8 @@ async def taste_summary(c: Call, args: m.ListArgs) -> m.TasteSummary:
     params = bounds.params(limit=args.limit)
     # Independent reads: run them side by side on pooled connections.
     artists, tracks, heat, mix, shows, days = await asyncio.gather(
-        c.db.rows(q.TOP_ARTISTS, params),
-        c.db.rows(q.TOP_TRACKS, params),
+        c.db.items(q.TOP_ARTISTS, params),
+        c.db.items(q.TOP_TRACKS, params),
         c.db.rows(q.HEATMAP, params),
         c.db.rows(q.CONTENT_MIX, params),
         c.db.rows(q.TOP_SHOWS, bounds.params(limit=min(args.limit, 5))),

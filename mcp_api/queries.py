@@ -48,6 +48,10 @@ class Database:
             await cur.execute(sql, params)
             return await cur.fetchall()
 
+    async def items(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of a query that returns each as a JSON object in column `item` (the rankings)."""
+        return [row["item"] for row in await self.rows(sql, params)]
+
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncCursor[dict[str, Any]]]:
         """One read-write transaction: the role's sessions are read-only by default, and its grants
@@ -65,7 +69,7 @@ class Database:
     async def _reaching(self) -> AsyncIterator[None]:
         try:
             yield
-        except psycopg.errors.UndefinedTable as exc:
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction) as exc:
             raise Unavailable(
                 "the marts are not built yet (run `spotify-history refresh`, or wait for the refresh_marts sensor)"
             ) from exc
@@ -120,70 +124,44 @@ WINDOW = "user_id = %(user_id)s and local_date between %(start)s and %(end)s"
 
 # -- history --------------------------------------------------------------------------------------
 
-TOP_ARTISTS = f"""
-with w as (
-    select artist_name, sum(plays)::bigint as plays, sum(ms_played)::bigint as ms
-    from marts.top_artists where {WINDOW}
-    group by artist_name
+
+# The rankings (history.top_artists, top_tracks, repeat_rate; taste_summary's lists) are SQL
+# functions in the marts schema (dbt macros/window_rankings.sql), one definition for both paths:
+# the default windows' answers are stored by a build (marts.recent_rankings: an index lookup, with a
+# rank-0 row marking a stored window, empty or not), any other window is computed by the function.
+# The function is not called when the window is stored (an uncorrelated NOT EXISTS: a one-time filter).
+def _ranked(ranking: str, function: str) -> str:
+    return f"""
+with stored as materialized (
+    select rank, item from marts.recent_rankings
+    where user_id = %(user_id)s and window_start = %(start)s and window_end = %(end)s
+      and ranking = '{ranking}' and rank <= %(limit)s
 )
-select artist_name, plays, ms,
-       sum(plays) over ()::bigint as total_plays, sum(ms) over ()::bigint as total_ms, count(*) over () as artists
-from w
-order by plays desc, ms desc, artist_name collate "C" nulls last
-limit %(limit)s
+select item from (
+    select rank, item from stored where rank > 0
+    union all
+    select f.rank, to_jsonb(f) - 'rank' from marts.{function}(%(user_id)s, %(start)s, %(end)s, %(limit)s) f
+    where not exists (select 1 from stored)
+) ranked
+order by rank
 """
 
-# A track is a track_key (a song by default: dbt var track_identity); the mart has a row per day and
-# release, so the window is summed per release first, then per track: the most played release
-# (known URIs before unknown; then minutes, then URI) names the track's URI and album, and
-# `releases` counts its distinct URIs in the window.
-TOP_TRACKS = f"""
-with per_release as (
-    select track_key, track_uri, max(track_name) as track_name, max(artist_name) as artist_name,
-           max(album_name) as album_name, sum(plays)::bigint as plays, sum(ms_played)::bigint as ms
-    from marts.top_tracks where {WINDOW}
-    group by track_key, track_uri
-),
-w as (
-    select track_key, max(track_name) as track_name, max(artist_name) as artist_name,
-           (array_agg(track_uri order by track_uri is null, plays desc, ms desc, track_uri collate "C"))[1]
-               as track_uri,
-           (array_agg(album_name order by album_name is null, plays desc, ms desc, track_uri collate "C"))[1]
-               as album_name,
-           count(track_uri) as releases, sum(plays)::bigint as plays, sum(ms)::bigint as ms
-    from per_release
-    group by track_key
-)
-select track_key, track_name, artist_name, track_uri, album_name, releases, plays, ms,
-       sum(plays) over ()::bigint as total_plays, count(*) over () as tracks
-from w
-order by plays desc, ms desc, track_name collate "C" nulls last, artist_name collate "C" nulls last,
-         track_key collate "C"
-limit %(limit)s
-"""
+
+TOP_ARTISTS = _ranked("artists", "window_top_artists")
+"""Rows (as `item`): artist_name, plays, ms, total_plays, total_ms, artists."""
+
+TOP_TRACKS = _ranked("tracks", "window_top_tracks")
+"""Rows (as `item`): track_key, track_name, artist_name, track_uri (of the most played release),
+album_name, releases, plays, ms, total_plays, tracks."""
+
+REPEAT_RATE = _ranked("repeats", "window_repeat_rate")
+"""Rows (as `item`): track_key, track_name, artist_name, plays, total_plays, unique_tracks,
+repeated_tracks."""
 
 HEATMAP = f"""
 select iso_weekday, local_hour, sum(plays)::bigint as plays, sum(ms_played)::bigint as ms
 from marts.listening_heatmap where {WINDOW}
 group by iso_weekday, local_hour
-"""
-
-# Totals over all tracks of the window ride along on every row (window functions run before LIMIT),
-# so one statement gives both the rate and the most repeated tracks.
-REPEAT_RATE = f"""
-with w as (
-    select track_key, max(track_name) as track_name, max(artist_name) as artist_name,
-           sum(plays)::bigint as plays
-    from marts.repeat_rate where {WINDOW}
-    group by track_key
-)
-select track_key, track_name, artist_name, plays,
-       sum(plays) over ()::bigint as total_plays,
-       count(*) over () as unique_tracks,
-       count(*) filter (where plays > 1) over () as repeated_tracks
-from w
-order by plays desc, track_name collate "C" nulls last, artist_name collate "C" nulls last, track_key collate "C"
-limit %(limit)s
 """
 
 COVERAGE = f"""
@@ -258,28 +236,56 @@ where s.user_id = %(user_id)s
 # item's text (which also checks words longer than 15 characters). Patterns are computed once (q),
 # so each candidate row costs two LIKE ALL and no subquery.
 # Rank: 0 exact name, 1 name starts with the query, 2 every word in the name, 3 needs the artist.
-SEARCH = """
+# A broad query ("artist 2") matches tens of thousands of items; ranking them all is the cost. The
+# first two tiers come first in every ranking and are a range of the name index (listening_catalog's
+# (user_id, search_key collate "C"): the names starting with the query, which also pass the word
+# filter): when they fill the limit they are the answer, and the other tiers are not looked at
+# (one-time filters on the count of `head`).
+SEARCH_COLUMNS = """c.item_type, c.item_name, c.artist_name, c.uri, c.plays, c.ms_played, c.first_played_at,
+       c.last_played_at"""
+SEARCH_ORDER = """match, plays desc, last_played_at desc, item_name collate "C", artist_name collate "C" nulls first"""
+SEARCH = f"""
 with q as materialized (
     select key, key || '%%' as prefix,
            array(select '%% ' || w || '%%' from unnest(string_to_array(key, ' ')) w) as words,
            array['#' || %(user_id)s::text]
                || array(select left(w, 15) from unnest(string_to_array(key, ' ')) w) as terms
     from (select marts.search_fold(%(q)s) as key) f
+),
+head as materialized (
+    select {SEARCH_COLUMNS},
+           case when c.search_key = (select key from q) then 0 else 1 end as match
+    from marts.listening_catalog c
+    where (select key from q) <> ''
+      and c.user_id = %(user_id)s
+      and c.search_key collate "C" >= (select key from q)
+      and c.search_key collate "C" < (select key from q) || chr(1114111)
+      and c.search_key like (select prefix from q)
+      and (%(type)s::text is null or c.item_type = %(type)s::text)
+    order by {SEARCH_ORDER}
+    limit %(limit)s
 )
-select c.item_type, c.item_name, c.artist_name, c.uri, c.plays, c.ms_played, c.first_played_at,
-       c.last_played_at,
+select * from (
+select * from head where (select count(*) from head) >= %(limit)s
+union all
+(
+select {SEARCH_COLUMNS},
        case when c.search_key = (select key from q) then 0
             when c.search_key like (select prefix from q) then 1
             when ' ' || c.search_key like all ((select words from q)::text[]) then 2
             else 3 end as match
 from marts.listening_catalog c
-where (select key from q) <> ''
+where (select count(*) from head) < %(limit)s
+  and (select key from q) <> ''
   and marts.search_terms(c.user_id, c.search_text) @> (select terms from q)
   and c.user_id = %(user_id)s
   and (%(type)s::text is null or c.item_type = %(type)s::text)
   and ' ' || c.search_text like all ((select words from q)::text[])
-order by match, c.plays desc, c.last_played_at desc, c.item_name collate "C", c.artist_name collate "C" nulls first
+order by {SEARCH_ORDER}
 limit %(limit)s
+)
+) found
+order by {SEARCH_ORDER}
 """
 
 SEARCH_FOLD = "select marts.search_fold(%(q)s) as key"

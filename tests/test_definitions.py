@@ -99,7 +99,7 @@ def test_definitions_load_without_side_effects_and_need_a_prepared_manifest(
     assert loaded["jobs"] == ["import_export", "refresh_marts", "spotify_sync", "spotify_top_snapshot"]
     assert loaded["sensors"] == {
         "inbox_sensor": 17,
-        "refresh_marts": 30,
+        "refresh_marts": 15,
         "spotify_sensor": 12,
         "spotify_top_sensor": 60,
         "interrupted_runs_failed": 30,

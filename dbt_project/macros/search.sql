@@ -51,3 +51,18 @@
 {% macro search_terms(user_id, text) -%}
   {{ adapter.quote(generate_schema_name('marts', none)) }}.search_terms({{ user_id }}, {{ text }})
 {%- endmacro %}
+
+{# The name index of history.search's first tiers (names equal to or starting with the query), made
+   by a post-hook of listening_catalog when the table lacks it: config indexes are made only when a
+   table is created, and catalogs built before this index existed get it this way too. #}
+{% macro ensure_search_name_index() -%}
+  do $ensure$ begin
+    if not exists (
+        select 1 from pg_index i
+        where i.indrelid = to_regclass(quote_ident('{{ this.schema }}') || '.' || quote_ident('{{ this.identifier }}'))
+          and pg_get_indexdef(i.indexrelid) like '%(user_id, search_key COLLATE "C")'
+    ) then
+        create index on {{ this }} (user_id, (search_key collate "C"));
+    end if;
+  end $ensure$
+{%- endmacro %}

@@ -6,6 +6,10 @@
 --
 -- Incremental per user: a build recomputes every row of the users with new int_streams rows since
 -- the last one (the watermark of the day-grain marts) and leaves the other users' rows alone.
+--
+-- Indexes: the GIN index of history.search's word lookup, and the name index of its first tiers (a
+-- name equal to or starting with the query: a range of (user_id, search_key collate "C")), which a
+-- hook makes when missing, so that catalogs built before it get it with their next build too.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -13,7 +17,7 @@
     on_schema_change='fail',
     meta={'batch_column': 'built_at'},
     pre_hook=["{{ set_build_work_mem() }}"],
-    post_hook=["{{ record_watermark() }}", "analyze {{ this }}"],
+    post_hook=["{{ record_watermark() }}", "{{ ensure_search_name_index() }}", "analyze {{ this }}"],
     indexes=[
       {'columns': [search_terms('user_id', 'search_text')], 'type': 'gin'},
       {'columns': ['user_id', 'item_type', 'item_name']},

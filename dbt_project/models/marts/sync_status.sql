@@ -1,3 +1,11 @@
+-- Built after the marts of the listening history: its build stamp (built_at) is what makes the API
+-- drop the answers it keeps, so it must not change before those marts have (an answer computed in
+-- between would be kept, stale, under the new stamp). Only marts built with coverage (all from
+-- int_streams): a dependency on marts updated by other runs would hold sync_status back while they run.
+{%- for mart in ['top_artists', 'top_tracks', 'listening_heatmap', 'content_mix', 'top_shows', 'top_audiobooks',
+                 'listening_catalog', 'recent_rankings'] %}
+-- depends_on: {{ ref(mart) }}
+{%- endfor %}
 -- One row per user: status and time zone, the last import and its counts, per source the time
 -- span and number of streams, and the Spotify connection: token status, the last poll, the
 -- newest API play and detected gaps. Rebuilt whole (one row per user, read from small tables).
