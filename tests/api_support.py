@@ -1,9 +1,16 @@
-"""Shared by the API tests: listeners with real exports and marts, keys, the app, a live server,
+"""Shared by the API tests: listeners with exports and marts, keys, the app, a live server,
 and the expected answers computed from the export files (tests/reference.py), not from the marts.
 
-`world()` is built once per test session (functools.cache): three listeners from the real-export
-corpus ($SPOTIFY_TEST_EXPORTS; the tests skip without it) in three time zones, one listener without
-data, one dbt build, and a key per listener issued by `spotify-history api-key create` (in-process, click's runner).
+`world()` is built once per test session (functools.cache): three listeners in three time zones, one
+listener without data, one dbt build, and a key per listener issued by `spotify-history api-key create`
+(in-process, click's runner).
+
+The rule: the listeners ALWAYS import the small synthetic exports committed under tests/fixtures/exports
+(written by tests/fixtures/make_exports.py), whether or not the real-export corpus ($SPOTIFY_TEST_EXPORTS)
+is present, so the API tests see the same data in CI and in a bare clone and never skip for want of
+files. The three folders mirror the corpus shapes the tests were first written against (CASES keeps those
+listeners' names); the real exports stay with the tests that need them (test_marts, test_export_ingest …,
+through the `shared_exports` fixture, which skips naming SPOTIFY_TEST_EXPORTS).
 """
 
 from __future__ import annotations
@@ -21,17 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from reference import Reference, Stream, json_files
-from support import build, import_as, new_user, require_shared_exports
+from support import build, import_as, new_user
 
 NOW = datetime(2024, 12, 31, 12, 0, tzinfo=UTC)
 """The API's clock in these tests: "today" and `days` windows count back from here."""
 ADMIN_KEY = "admin-test-key-0123456789abcdef0123456789"
 
+EXPORTS = Path(__file__).parent / "fixtures" / "exports"
+"""The committed synthetic exports (tests/fixtures/make_exports.py writes them)."""
+
 CASES = {
-    # name: (export folder, time zone)
-    "efrrowini": ("Efrrowini__spotify-music-analysis", "Europe/Berlin"),  # extended Audio + Video, 2022-2026
-    "vnegi10": ("vnegi10__Spotify_data_analysis", "America/New_York"),  # account data (legacy), 2020-2021
-    "allisonkra": ("allisonkra__songPrediction", "Asia/Kolkata"),  # account music + podcasts
+    # name (the corpus case the shape mirrors): (folder under EXPORTS, time zone)
+    "efrrowini": ("extended-berlin", "Europe/Berlin"),  # extended Audio + Video, 2022-2026
+    "vnegi10": ("account-new-york", "America/New_York"),  # account data (legacy), 2020-2021
+    "allisonkra": ("account-kolkata", "Asia/Kolkata"),  # account music + podcasts, 2023-2024
 }
 
 
@@ -70,10 +80,9 @@ def create_key(user: str, label: str = "") -> str:
 
 @functools.cache
 def world() -> World:
-    exports = require_shared_exports()
     listeners = {}
-    for case, (folder, zone) in CASES.items():
-        path = exports / folder
+    for case in CASES:
+        path, zone = data_path(case), CASES[case][1]
         name, user_id = new_user(zone, prefix="api")
         import_as(name, path)
         ref = Reference.from_files(json_files(path), zone)
@@ -263,7 +272,7 @@ def utc_iso(value: datetime) -> str:
 
 
 def data_path(case: str) -> Path:
-    return require_shared_exports() / CASES[case][0]
+    return EXPORTS / CASES[case][0]
 
 
 def sample_arguments(schema: dict[str, Any]) -> dict[str, Any]:

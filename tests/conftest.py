@@ -210,7 +210,7 @@ def fake_spotify() -> Iterator[FakeSpotify]:
 
 @pytest.fixture(scope="module")
 def data(home: Path) -> World:
-    """The API tests' listeners: real exports imported and built once per session (skips without the corpus)."""
+    """The API tests' listeners: the committed exports (tests/fixtures/exports) imported and built once per session."""
     from api_support import world
 
     return world()

@@ -1,6 +1,6 @@
-"""history.search, spotify.get_top and ops.latest_job_runs on real exports, through all three doors;
-expected answers come from the export files (tests/reference.py), not from the marts. Every door
-lists all eleven tools."""
+"""history.search, spotify.get_top and ops.latest_job_runs on the committed exports (tests/fixtures/exports),
+through all three doors; expected answers come from the export files (tests/reference.py), not from the
+marts. Every door lists all eleven tools."""
 
 from __future__ import annotations
 
@@ -84,7 +84,8 @@ def test_search_finds_an_artist_whatever_the_case_and_accents(
 
 
 def test_search_counts_a_song_across_its_releases(base: str, data: World) -> None:
-    """ "Let Go" by Ark Patrol has four track URIs in this export: one song, reported with its most played URI."""
+    """ "Let Go" by Ark Patrol has four track URIs (releases) in the extended fixture: one song, reported with its
+    most played URI."""
     listener = data["efrrowini"]
     song = [s for s in listener.ref.plays if (s.creator, s.item) == ("Ark Patrol", "Let Go")]
     uris = Counter(s.uri for s in song)

@@ -1,5 +1,5 @@
-"""Every tool over marts built from real exports; every number recomputed from the export JSON
-(tests/reference.py), in the listener's time zone, for `days` windows and start/end windows.
+"""Every tool over marts built from the committed exports (tests/fixtures/exports); every number recomputed
+from the export JSON (tests/reference.py), in the listener's time zone, for `days` windows and start/end windows.
 
 Tools are called through the JSON dispatcher (/mcp/call); a last test checks that the GPT Action
 endpoints (/v1/...) answer exactly the same.

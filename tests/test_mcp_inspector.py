@@ -50,7 +50,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> Any:
 
 
 @pytest.fixture(scope="module")
-def data(home: Path, shared_exports: Path) -> World:
+def data(home: Path) -> World:
     if isinstance(inspector(), str):
         pytest.skip(str(inspector()))
     return world()

@@ -8,7 +8,8 @@ duplicate records; files mostly but not strictly in time order. Deterministic fo
 
     python -m orchestration.demo.synthetic_export --records 1000000 --out benchmarks/out/export_1m.zip
 
-The demo (`spotify-history demo`) and the benchmarks use it; tests use the real exports instead.
+The demo (`spotify-history demo`) and the benchmarks use it; tests/fixtures/make_exports.py builds the API tests'
+small exports from its record template.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ SYLLABLES = [
 ]
 
 
-def _uri_id(rng: random.Random) -> str:
+def uri_id(rng: random.Random) -> str:
     return "".join(rng.choices(string.ascii_letters + string.digits, k=22))
 
 
@@ -73,18 +74,47 @@ class Catalog:
                     _name(rng, 4),
                     artist,
                     _name(rng, 3),
-                    f"spotify:track:{_uri_id(rng)}",
+                    f"spotify:track:{uri_id(rng)}",
                     rng.randint(90_000, 420_000),
                 )
             )
-        self.episodes = [(_name(rng, 6), _name(rng, 3), f"spotify:episode:{_uri_id(rng)}") for _ in range(2000)]
+        self.episodes = [(_name(rng, 6), _name(rng, 3), f"spotify:episode:{uri_id(rng)}") for _ in range(2000)]
         self.chapters = [
-            (_name(rng, 3), f"spotify:show:{_uri_id(rng)}", f"spotify:episode:{_uri_id(rng)}", f"Chapter {i}")
+            (_name(rng, 3), f"spotify:show:{uri_id(rng)}", f"spotify:episode:{uri_id(rng)}", f"Chapter {i}")
             for i in range(300)
         ]
 
     def track(self) -> tuple[str, str, str, str, int]:
         return self.tracks[min(int(self.rng.paretovariate(0.9)) - 1, len(self.tracks) - 1)]
+
+
+def blank_record(rng: random.Random) -> dict[str, Any]:
+    """An extended-history record with every key Spotify writes, content fields null, `ts` and `ms_played` unset."""
+    return {
+        "ts": "",
+        "platform": rng.choice(PLATFORMS),
+        "ms_played": 0,
+        "conn_country": rng.choice(COUNTRIES),
+        "ip_addr": "192.0.2.0",
+        "master_metadata_track_name": None,
+        "master_metadata_album_artist_name": None,
+        "master_metadata_album_album_name": None,
+        "spotify_track_uri": None,
+        "episode_name": None,
+        "episode_show_name": None,
+        "spotify_episode_uri": None,
+        "audiobook_title": None,
+        "audiobook_uri": None,
+        "audiobook_chapter_uri": None,
+        "audiobook_chapter_title": None,
+        "reason_start": rng.choice(REASONS_START),
+        "reason_end": rng.choice(REASONS_END),
+        "shuffle": rng.random() < 0.4,
+        "skipped": rng.random() < 0.2,
+        "offline": rng.random() < 0.05,
+        "offline_timestamp": None,
+        "incognito_mode": rng.random() < 0.02,
+    }
 
 
 def records(n: int, seed: int, start: datetime) -> Iterator[dict[str, Any]]:
@@ -97,31 +127,7 @@ def records(n: int, seed: int, start: datetime) -> Iterator[dict[str, Any]]:
             yield dict(previous)  # byte-identical duplicate, as Spotify sometimes writes
             continue
         roll = rng.random()
-        rec: dict[str, Any] = {
-            "ts": "",
-            "platform": rng.choice(PLATFORMS),
-            "ms_played": 0,
-            "conn_country": rng.choice(COUNTRIES),
-            "ip_addr": "192.0.2.0",
-            "master_metadata_track_name": None,
-            "master_metadata_album_artist_name": None,
-            "master_metadata_album_album_name": None,
-            "spotify_track_uri": None,
-            "episode_name": None,
-            "episode_show_name": None,
-            "spotify_episode_uri": None,
-            "audiobook_title": None,
-            "audiobook_uri": None,
-            "audiobook_chapter_uri": None,
-            "audiobook_chapter_title": None,
-            "reason_start": rng.choice(REASONS_START),
-            "reason_end": rng.choice(REASONS_END),
-            "shuffle": rng.random() < 0.4,
-            "skipped": rng.random() < 0.2,
-            "offline": rng.random() < 0.05,
-            "offline_timestamp": None,
-            "incognito_mode": rng.random() < 0.02,
-        }
+        rec = blank_record(rng)
         if roll < 0.86:
             name, artist, album, uri, duration = catalog.track()
             rec.update(
@@ -159,7 +165,7 @@ def _pretty(record: dict[str, Any]) -> str:
     return "  " + json.dumps(record, indent=2, ensure_ascii=False).replace("\n", "\n  ")
 
 
-def _file_payload(batch: list[dict[str, Any]]) -> bytes:
+def file_payload(batch: list[dict[str, Any]]) -> bytes:
     return ("[\n" + ",\n".join(_pretty(r) for r in batch) + "\n]").encode()
 
 
@@ -210,12 +216,12 @@ def write_export(
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             zf.writestr(f"{FOLDER}/ReadMeFirst_ExtendedStreamingHistory.pdf", b"%PDF-1.4 synthetic\n")
             for name, batch in files:
-                zf.writestr(name, _file_payload(batch))
+                zf.writestr(name, file_payload(batch))
     else:
         for name, batch in files:
             path = out / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(_file_payload(batch))
+            path.write_bytes(file_payload(batch))
     return out
 
 
