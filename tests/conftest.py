@@ -79,12 +79,25 @@ def pytest_configure(config: pytest.Config) -> None:
     prepare_manifest()
 
 
+# Modules that mostly wait on processes of their own (a fresh `up` for minutes, the deployment
+# topology, a chain of dbt builds): started first, the other worker runs the rest meanwhile.
+LONG_MODULES = ("test_first_start", "test_deployment", "test_incremental_marts")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under `pytest -n N --dist loadgroup` (scripts/test), keep what shares a costly fixture on one
     worker: every test of the API listeners (`data`, built once per worker session) together, and
-    each other module's tests together (their module-scoped databases and builds)."""
+    each other module's tests together (their module-scoped databases and builds); the long modules
+    first."""
+
+    def module(item: pytest.Item) -> str:
+        found = getattr(item, "module", None)  # test functions have one; other items (none here) may not
+        return found.__name__.rsplit(".", 1)[-1] if found else ""
+
+    items.sort(key=lambda item: module(item) not in LONG_MODULES)  # stable: collection order otherwise
     for item in items:
-        group = "api-listeners" if "data" in getattr(item, "fixturenames", ()) else item.module.__name__
+        group = "api-listeners" if "data" in getattr(item, "fixturenames", ()) else module(item)
         item.add_marker(pytest.mark.xdist_group(group))
 
 
