@@ -130,6 +130,25 @@ def test_import_asset_materializes_every_raw_table(
     assert stored_counts(conn, user) == per_format
 
 
+def test_an_import_run_checks_its_own_rows_without_dbt(
+    tmp_path: Path, conn: psycopg.Connection, user: str, instance: dg.DagsterInstance
+) -> None:
+    # One op: no dbt process for tests on the raw tables in an import run.
+    assert [node.name for node in import_job().graph.node_defs] == ["import_export_file"]
+    path = write_json(tmp_path / "Streaming_History_Audio_2020_0.json", extended_records(3))
+
+    result = run_partition(instance, path, partition_key_for(user, describe(path)))
+
+    assert result.success
+    evaluations = {e.asset_key: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == set(RAW_KEYS.values())
+    for name, key in RAW_KEYS.items():
+        evaluation = evaluations[key]
+        assert evaluation.check_name == "import_rows_stored" and evaluation.passed, evaluation.description
+        expected = 3 if name == "extended" else 0
+        assert (evaluation.metadata["expected"].value, evaluation.metadata["stored"].value) == (expected, expected)
+
+
 def test_import_run_for_a_bad_file_fails(
     tmp_path: Path, conn: psycopg.Connection, user: str, instance: dg.DagsterInstance
 ) -> None:

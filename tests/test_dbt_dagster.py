@@ -159,12 +159,20 @@ def test_model_data_tests_are_asset_checks(manifest: dict[str, Any]) -> None:
 
 
 def test_source_data_tests_are_asset_checks(manifest: dict[str, Any]) -> None:
-    """Tests on the raw and app tables (unique raw_id …) are checks of those assets, so the UI and
-    `refresh`'s test count show them (DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))."""
+    """Tests on the app tables (unique user_id …) are checks of those assets, so the UI shows them
+    (DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)). The raw tables have none: their
+    rules are constraints, and the load runs check their own rows (test_raw_checks)."""
     expected = expected_checks(manifest, "source")
     assert expected, "the dbt project has no data tests on sources"
     missing = missing_checks(expected)
     assert not missing, f"{len(missing)} of {len(expected)} source tests are not asset checks, e.g. {missing[:3]}"
+
+
+@pytest.mark.parametrize("job", ["import_export", "spotify_sync", "spotify_top_snapshot"])
+def test_load_runs_start_no_dbt(job: str) -> None:
+    """A load run checks its own rows; a dbt test on a raw table must not pull dbt into every load."""
+    nodes = [node.name for node in defs().resolve_job_def(job).graph.node_defs]
+    assert nodes and dbt_models().op.name not in nodes
 
 
 def test_every_asset_check_is_a_dbt_test(manifest: dict[str, Any]) -> None:

@@ -119,6 +119,8 @@ def test_a_linked_user_is_synced_by_the_sensor_with_no_manual_step(
     meta = materialization(polled)
     assert (meta["fetched"], meta["inserted"], meta["gap_detected"]) == (4, 3, False)
     assert len(api_rows(conn, user)) == 33
+    rows_check = checks(polled)["sync_rows_stored"]
+    assert rows_check.passed and rows_check.metadata["stored"].value == 3, rows_check.description
 
     # Just polled: not due again until POLL_INTERVAL_SECONDS have passed.
     assert requests_for(evaluate(instance), user) == []

@@ -104,6 +104,8 @@ def test_a_login_then_daily_snapshots_served_by_all_three_doors(
     rows = snapshot_rows(conn, user)
     assert meta["status"] == "succeeded" and meta["items"] == len(rows) > 0
     assert meta["requests"] == 6  # artists and tracks for three ranges
+    (check,) = result.get_asset_check_evaluations()
+    assert (check.check_name, check.passed, check.metadata["stored"].value) == ("snapshot_rows_stored", True, len(rows))
     lists: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         lists.setdefault((row["entity"], row["time_range"]), []).append(row)

@@ -67,6 +67,7 @@ class FileSummary:
 class ImportResult:
     import_id: int
     user: str
+    user_id: int
     source: str
     source_kind: str
     sha256: str
@@ -149,7 +150,7 @@ def _run(
             prepare_session(conn, user.user_id)
             scan(source, limits)
             files, loads = _load(conn, user.user_id, import_id, source, limits, progress)
-            result = _summarize(import_id, user.name, source, files, loads, time.perf_counter() - started)
+            result = _summarize(import_id, user, source, files, loads, time.perf_counter() - started)
             registry.succeed(conn, import_id, _registry_summary(result))
         return result
     except BaseException as exc:
@@ -208,7 +209,7 @@ def _load(
 
 def _summarize(
     import_id: int,
-    user: str,
+    user: users.User,
     source: Source,
     files: list[FileSummary],
     loads: dict[str, FileLoad],
@@ -227,7 +228,8 @@ def _summarize(
     inserted = sum(f.inserted for f in files)
     return ImportResult(
         import_id=import_id,
-        user=user,
+        user=user.name,
+        user_id=user.user_id,
         source=source.path.name,
         source_kind=source.kind,
         sha256=source.sha256,

@@ -13,6 +13,7 @@ import dagster as dg
 
 from orchestration import users as users_repo
 from orchestration.db import connect, ensure_schema
+from orchestration.defs.imports.checks import check_results, check_specs
 from orchestration.defs.keys import APP_IMPORTS, RAW_SOURCE
 from orchestration.exports.formats import FORMATS
 from orchestration.exports.sources import Source
@@ -52,12 +53,13 @@ class ImportConfig(dg.Config):
         )
         for fmt, key in ((f, RAW_EXPORT_KEYS[f.name]) for f in FORMATS)
     ],
+    check_specs=check_specs(RAW_EXPORT_KEYS),
     partitions_def=export_files,
     op_tags={"kind": "import"},
 )
 def import_export_file(
     context: dg.AssetExecutionContext, config: ImportConfig, import_progress: dg.ResourceParam[Progress]
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Import one export file (ZIP, JSON or folder) for the user named in the partition key."""
     partition_key = context.partition_key
     user = user_of(partition_key)
@@ -76,6 +78,7 @@ def import_export_file(
     )
     for fmt in FORMATS:
         yield dg.MaterializeResult(asset_key=RAW_EXPORT_KEYS[fmt.name], metadata=_metadata(result, fmt.table))
+    yield from check_results(result, RAW_EXPORT_KEYS)
 
 
 def _metadata(result: ImportResult, table: str) -> dict[str, Any]:

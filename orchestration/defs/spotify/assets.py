@@ -13,7 +13,7 @@ import dagster as dg
 
 from orchestration.db import connect
 from orchestration.defs.keys import API_PLAYS, APP_SYNCS, APP_TOKENS, APP_USERS
-from orchestration.defs.spotify.checks import check_specs, gap_check_result, iso, token_check_result
+from orchestration.defs.spotify.checks import check_specs, gap_check_result, iso, rows_check_result, token_check_result
 from orchestration.defs.spotify.partitions import api_partitions, day_window, partition_key, utc_today
 from orchestration.spotify.storage import SyncResult, days_written
 from orchestration.spotify.sync import run_sync
@@ -69,6 +69,7 @@ def api_recently_played(context: dg.AssetExecutionContext, config: SpotifySyncCo
         context.log_event(dg.AssetMaterialization(APP_TOKENS, description=f"{user}: authorization refused"))
     yield token_check_result()
     yield gap_check_result(user, result)
+    yield rows_check_result(result)
     if result.status not in ("succeeded", "rate_limited"):
         raise dg.Failure(description=result.error or f"{mode} failed", allow_retries=False)
     if not result.inserted:

@@ -1,4 +1,5 @@
-"""Asset checks of the API plays: the users' authorization is valid, no plays were missed."""
+"""Asset checks of the API plays: the users' authorization is valid, no plays were missed, the poll's
+rows are stored as reported."""
 
 from typing import Any
 
@@ -6,11 +7,13 @@ import dagster as dg
 
 from orchestration.db import connect
 from orchestration.defs.keys import API_PLAYS
+from orchestration.defs.load_checks import load_check_result
 from orchestration.spotify.links import users_needing_reauth
 from orchestration.spotify.storage import SyncResult
 
 TOKEN_CHECK = "spotify_authorization_valid"
 GAP_CHECK = "no_missed_plays"
+ROWS_CHECK = "sync_rows_stored"
 
 check_specs = [
     dg.AssetCheckSpec(
@@ -24,6 +27,12 @@ check_specs = [
         asset=API_PLAYS,
         description="Warns when a poll found a full page of new plays that does not reach the plays already "
         "stored: plays in between were lost (poll more often).",
+    ),
+    dg.AssetCheckSpec(
+        ROWS_CHECK,
+        asset=API_PLAYS,
+        description="The plays this run wrote are all there: as many as it reported new, all of its user, every "
+        "play time between 2006 and a day after loading.",
     ),
 ]
 
@@ -69,3 +78,7 @@ def gap_check_result(user: str, result: SyncResult) -> dg.AssetCheckResult:
 
 def iso(moment: Any) -> str:
     return moment.isoformat(timespec="milliseconds") if moment else "-"
+
+
+def rows_check_result(result: SyncResult) -> dg.AssetCheckResult:
+    return load_check_result(ROWS_CHECK, "api_recently_played", result.sync_id, result.user_id, result.inserted)

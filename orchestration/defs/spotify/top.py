@@ -6,12 +6,14 @@ The work is orchestration.spotify.top.take_snapshot. The asset is partitioned by
 the user's last snapshot) and then once a day; `spotify-history snapshot-top` takes one now.
 """
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from orchestration.db import connect, ensure_schema
 from orchestration.defs.keys import RAW_SOURCE
+from orchestration.defs.load_checks import load_check_result
 from orchestration.defs.spotify.jobs import USER_TAG
 from orchestration.defs.spotify.partitions import SPOTIFY_USERS, spotify_users
 from orchestration.defs.spotify.sensors import busy_users
@@ -21,6 +23,7 @@ TOP_ITEMS = dg.AssetKey([RAW_SOURCE, "spotify_top_items"])
 APP_TOP_SNAPSHOTS = dg.AssetKey(["app", "spotify_top_snapshots"])
 APP_MARTS_BUILDS = dg.AssetKey(["app", "marts_builds"])
 JOB_NAME = "spotify_top_snapshot"
+ROWS_CHECK = "snapshot_rows_stored"
 SNAPSHOT_EVERY = timedelta(days=1)
 RETRY_AFTER = timedelta(hours=1)
 """A failed or rate-limited snapshot is tried again after this long, not on every tick."""
@@ -49,8 +52,15 @@ top_app_tables = [
     "long term, one snapshot per run (raw.spotify_top_items). Partition: the linked user.",
     metadata={"table": "raw.spotify_top_items"},
     op_tags={"kind": "spotify"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            ROWS_CHECK,
+            asset=TOP_ITEMS,
+            description="The items this snapshot wrote are all there: as many as it reported, all of its user.",
+        )
+    ],
 )
-def spotify_top_items(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def spotify_top_items(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     user = context.partition_key
     context.log.info(f"snapshot of the top lists of {user!r}")
     result = take_snapshot(user, run_id=context.run_id)
@@ -60,7 +70,8 @@ def spotify_top_items(context: dg.AssetExecutionContext) -> dg.MaterializeResult
     )
     if result.status not in ("succeeded", "rate_limited"):
         raise dg.Failure(description=result.error or "snapshot failed", allow_retries=False)
-    return dg.MaterializeResult(
+    yield load_check_result(ROWS_CHECK, "spotify_top_items", result.snapshot_id, result.user_id, result.items)
+    yield dg.MaterializeResult(
         metadata={
             "status": dg.MetadataValue.text(result.status),
             "snapshot_id": dg.MetadataValue.int(result.snapshot_id),
@@ -78,8 +89,9 @@ def summary(result: SnapshotResult) -> str:
 
 spotify_top_job = dg.define_asset_job(
     JOB_NAME,
-    # Without the dbt source tests of the raw table as checks: every marts build runs those anyway.
-    selection=dg.AssetSelection.assets(spotify_top_items).without_checks(),
+    # The asset's own check only: a dbt test on the raw table would start a dbt process in every snapshot.
+    selection=dg.AssetSelection.assets(spotify_top_items).without_checks()
+    | dg.AssetSelection.checks(*spotify_top_items.check_keys),
     partitions_def=spotify_users,
     description="Snapshot Spotify's top artists and tracks (three time ranges) for one user.",
 )

@@ -1,0 +1,82 @@
+"""What one load left in a raw table, checked on the rows it wrote (the asset checks of load runs).
+
+The raw tables' own rules are constraints Postgres enforces on every row (the primary key raw_id,
+NOT NULL times, the unique play per user and millisecond), so nothing needs to test them again. What
+no constraint sees is whether a load stored what it reported: as many rows as it counted inserted,
+all of the user it ran for, every end time in the window Spotify can produce. These checks read only
+the load's own rows (BRIN indexes on import_id and sync_id, migration 0010; the unique key of the top
+lists), so they cost what the load wrote, not what the table holds: no dbt process in a load run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from orchestration.exports.formats import EARLIEST_TIME, FORMATS, FUTURE_TOLERANCE
+
+# (table, column naming the load, end-time column) of every table a load writes.
+LOADED_TABLES: dict[str, tuple[str, str]] = {
+    **{fmt.table: ("import_id", fmt.time_field.column) for fmt in FORMATS},
+    "api_recently_played": ("sync_id", "played_at"),
+    "spotify_top_items": ("snapshot_id", "snapshot_at"),
+}
+
+
+@dataclass(frozen=True)
+class LoadCheck:
+    """The rows of one load in one raw table, against what the load reported."""
+
+    table: str
+    load_id: int
+    expected: int
+    stored: int
+    other_users: int
+    outside_time_window: int
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.stored != self.expected:
+            found.append(f"{self.stored:,} rows stored where the load reported {self.expected:,}")
+        if self.other_users:
+            found.append(f"{self.other_users:,} rows of another user")
+        if self.outside_time_window:
+            found.append(
+                f"{self.outside_time_window:,} rows end before {EARLIEST_TIME:%Y-%m-%d} or more than "
+                f"{FUTURE_TOLERANCE} after they were loaded"
+            )
+        return found
+
+    def description(self) -> str:
+        what = f"raw.{self.table}, load {self.load_id}"
+        problems = self.problems()
+        return f"{what}: " + ("; ".join(problems) if problems else f"{self.stored:,} rows as reported")
+
+
+def check_load(conn: psycopg.Connection, table: str, load_id: int, user_id: int, expected: int) -> LoadCheck:
+    """Count the rows `load_id` wrote into raw.`table` and what is wrong with them."""
+    load_column, time_column = LOADED_TABLES[table]
+    query = sql.SQL(
+        """
+        select count(*),
+               count(*) filter (where user_id <> %(user_id)s),
+               count(*) filter (where {time} < %(earliest)s or {time} > loaded_at + %(tolerance)s)
+        from {table}
+        where {load} = %(load_id)s
+        """
+    ).format(
+        time=sql.Identifier(time_column),
+        table=sql.Identifier("raw", table),
+        load=sql.Identifier(load_column),
+    )
+    params = {"user_id": user_id, "earliest": EARLIEST_TIME, "tolerance": FUTURE_TOLERANCE, "load_id": load_id}
+    row = conn.execute(query, params).fetchone()
+    assert row is not None  # an aggregate always returns a row
+    stored, other_users, outside = row
+    return LoadCheck(table, load_id, expected, stored, other_users, outside)
