@@ -79,26 +79,34 @@ def pytest_configure(config: pytest.Config) -> None:
     prepare_manifest()
 
 
-# Modules that mostly wait on processes of their own (a fresh `up` for minutes, the deployment
-# topology, a chain of dbt builds): started first, the other worker runs the rest meanwhile.
-LONG_MODULES = ("test_first_start", "test_deployment", "test_incremental_marts")
+API_LISTENERS = "api-listeners"
+# What mostly waits on processes of its own (a fresh `up` for minutes, a chain of dbt builds, the
+# deployment topology) or builds a costly fixture (the API listeners) starts first, in this order: while
+# one worker waits, the other runs the rest.
+FIRST = ("test_first_start", API_LISTENERS, "test_incremental_marts", "test_deployment")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def _module(item: pytest.Item) -> str:
+    found = getattr(item, "module", None)  # test functions have one; other items (none here) may not
+    return found.__name__.rsplit(".", 1)[-1] if found else ""
+
+
+def _group(item: pytest.Item) -> str:
+    return API_LISTENERS if "data" in getattr(item, "fixturenames", ()) else _module(item)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
     """Under `pytest -n N --dist loadgroup` (scripts/test), keep what shares a costly fixture on one
-    worker: every test of the API listeners (`data`, built once per worker session) together, and
-    each other module's tests together (their module-scoped databases and builds); the long modules
-    first."""
+    worker: every test of the API listeners (`data`, built once per worker session) together, and each
+    other module's tests together (their module-scoped databases and builds). Marked as each item is
+    collected: pytest-xdist reads the marks in its pytest_collection_modifyitems, which may run before
+    any of ours."""
+    item.add_marker(pytest.mark.xdist_group(_group(item)))
 
-    def module(item: pytest.Item) -> str:
-        found = getattr(item, "module", None)  # test functions have one; other items (none here) may not
-        return found.__name__.rsplit(".", 1)[-1] if found else ""
 
-    items.sort(key=lambda item: module(item) not in LONG_MODULES)  # stable: collection order otherwise
-    for item in items:
-        group = "api-listeners" if "data" in getattr(item, "fixturenames", ()) else module(item)
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The groups of FIRST first (scripts/test keeps this order: --no-loadscope-reorder), then collection order."""
+    items.sort(key=lambda item: FIRST.index(_group(item)) if _group(item) in FIRST else len(FIRST))
 
 
 @pytest.fixture(scope="session")
