@@ -170,9 +170,16 @@ def test_source_data_tests_are_asset_checks(manifest: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("job", ["import_export", "spotify_sync", "spotify_top_snapshot"])
 def test_load_runs_start_no_dbt(job: str) -> None:
-    """A load run checks its own rows; a dbt test on a raw table must not pull dbt into every load."""
-    nodes = [node.name for node in defs().resolve_job_def(job).graph.node_defs]
+    """A load run checks its own rows; a dbt test on a raw table must not pull dbt into every load. The
+    CLI runs these jobs from definitions built without the dbt manifest: the same nodes, assets, checks."""
+    from orchestration.definitions import load_job_definitions
+
+    full, light = defs().resolve_job_def(job), load_job_definitions().resolve_job_def(job)
+    nodes = [node.name for node in full.graph.node_defs]
     assert nodes and dbt_models().op.name not in nodes
+    assert [node.name for node in light.graph.node_defs] == nodes
+    assert light.asset_layer.executable_asset_keys == full.asset_layer.executable_asset_keys
+    assert set(light.asset_layer.asset_graph.asset_check_keys) == set(full.asset_layer.asset_graph.asset_check_keys)
 
 
 def test_every_asset_check_is_a_dbt_test(manifest: dict[str, Any]) -> None:

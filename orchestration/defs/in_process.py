@@ -30,6 +30,14 @@ class RunError(Exception):
         self.run_id = run_id
 
 
+def load_job(name: str) -> dg.JobDefinition:
+    """A job that loads raw tables (import_export, spotify_sync, spotify_top_snapshot), for a run in this
+    process: built without the dbt manifest, which none of them uses."""
+    from orchestration.definitions import load_job_definitions
+
+    return load_job_definitions().resolve_job_def(name)
+
+
 def load_definitions() -> dg.Definitions:
     """The code location's definitions, for a run in this process (after preparing the dbt manifest)."""
     from orchestration.definitions import defs
@@ -49,7 +57,7 @@ def run_import(path: Path, user: str, progress: Progress) -> dict[str, Any]:
     instance = get_instance()
     if not instance.has_dynamic_partition(export_files.name, partition_key):
         instance.add_dynamic_partitions(export_files.name, [partition_key])
-    job = load_definitions().resolve_job_def("import_export")
+    job = load_job("import_export")
     result = job.execute_in_process(
         instance=instance,
         partition_key=partition_key,
@@ -108,7 +116,7 @@ def run_spotify_sync(user: str, mode: str = "poll") -> dict[str, Any]:
     from orchestration.defs.spotify.partitions import partition_key, spotify_users, utc_today
     from orchestration.spotify.storage import sync_of_run
 
-    job = load_definitions().resolve_job_def("spotify_sync")
+    job = load_job("spotify_sync")
     instance = get_instance()
     if not instance.has_dynamic_partition(spotify_users.name, user):
         instance.add_dynamic_partitions(spotify_users.name, [user])
@@ -135,7 +143,7 @@ def run_top_snapshot(user: str) -> dict[str, Any]:
     from orchestration.defs.spotify.top import JOB_NAME
     from orchestration.spotify.top import snapshot_of_run
 
-    job = load_definitions().resolve_job_def(JOB_NAME)
+    job = load_job(JOB_NAME)
     instance = get_instance()
     if not instance.has_dynamic_partition(spotify_users.name, user):
         instance.add_dynamic_partitions(spotify_users.name, [user])
