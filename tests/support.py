@@ -485,29 +485,19 @@ def build(full_refresh: bool = False) -> dict[str, Any]:
 
 
 def run_models(full_refresh: bool = False) -> None:
-    """The dbt models alone: `spotify-history-dbt run` (no data tests, no Dagster run).
+    """The dbt models alone: `dbt run` (no data tests, no Dagster run).
 
-    For tests of what the models compute (incremental == full refresh): a whole build() adds ≈ 300
+    For tests of what the models compute (incremental == full refresh): a whole build() adds ≈ 160
     data tests as Dagster asset checks and the run's event log, minutes over a module's many builds,
     while the data tests themselves run in every build() of the other marts tests.
     """
     from orchestration.db import app_database_url
-    from orchestration.db.dbt_cli import EXECUTABLE
-    from orchestration.defs.dbt.project import dbt_project
+    from orchestration.defs.dbt.project import dbt_project, run_dbt
 
-    project = dbt_project()
     # A target folder per test worker: parallel workers must not write one manifest or parse state.
-    target = Path(project.project_dir) / "target" / f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    args = [
-        str(EXECUTABLE),
-        "run",
-        "--quiet",
-        "--target-path",
-        str(target),
-        *(["--full-refresh"] if full_refresh else []),
-    ]
-    env = {**os.environ, "DBT_PROFILES_DIR": str(project.profiles_dir)}
-    proc = subprocess.run(args, cwd=project.project_dir, env=env, capture_output=True, text=True, check=False)
+    target = Path(dbt_project().project_dir) / "target" / f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    args = ["run", "--quiet", *(["--full-refresh"] if full_refresh else [])]
+    proc = run_dbt(args, target_path=target, capture_output=True, check=False)
     assert proc.returncode == 0, f"dbt run failed:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
     BUILT_DATABASES.add(app_database_url())
 

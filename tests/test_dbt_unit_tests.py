@@ -8,34 +8,20 @@ data, so they run here, in CI.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 from support import ensure_built
 
-from orchestration.db import libpq_env
-from orchestration.defs.dbt.project import DBT_EXECUTABLE, dbt_project
+from orchestration.defs.dbt.project import run_dbt
 
 
 def test_every_dbt_unit_test_runs_and_passes(home: Path, tmp_path: Path) -> None:
     ensure_built()  # unit tests read the column types of their models' parents: those must exist
     target = tmp_path / "target"
-    done = subprocess.run(
-        [
-            DBT_EXECUTABLE,
-            "test",
-            "--select",
-            "test_type:unit",
-            "--target-path",
-            str(target),
-            "--log-path",
-            str(tmp_path),
-        ],
-        cwd=dbt_project().project_dir,
-        env={**os.environ, **libpq_env(), "DBT_PROFILES_DIR": str(dbt_project().project_dir)},
+    done = run_dbt(
+        ["test", "--select", "test_type:unit", "--log-path", str(tmp_path)],
+        target_path=target,
         capture_output=True,
-        text=True,
         timeout=600,
         check=False,
     )

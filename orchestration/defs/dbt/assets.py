@@ -7,7 +7,6 @@ condition so the marts refresh by themselves after new raw data (the `refresh_ma
 
 import functools
 import json
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -18,8 +17,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.db import catalog, connect, ensure_schema
-from orchestration.db.dbt_cli import EXECUTABLE, dbt_env
-from orchestration.defs.dbt.project import DBT_EXECUTABLE, dbt_project, require_manifest
+from orchestration.db.dbt_cli import EXECUTABLE
+from orchestration.defs.dbt.project import dbt_project, require_manifest, run_dbt
 from orchestration.marts_builds import record_marts_build
 
 DBT_ASSETS = "dbt_models"
@@ -123,8 +122,7 @@ def ensure_views(context: dg.AssetExecutionContext, project_dir: Path, manifest:
     if not missing:
         return
     context.log.info(f"creating {len(missing)} staging view(s) not built yet: {', '.join(missing)}")
-    env = {**dbt_env(), "DBT_PROFILES_DIR": str(project_dir)}
-    cmd = [DBT_EXECUTABLE, "run", "--select", "path:models/staging,config.materialized:view", "--quiet"]
+    args = ["run", "--select", "path:models/staging,config.materialized:view", "--quiet"]
     # A target folder of its own: another process may be running dbt in the project at the same time.
     with tempfile.TemporaryDirectory(prefix="dbt-views-") as target:
-        subprocess.run([*cmd, "--target-path", target], cwd=project_dir, env=env, check=True)
+        run_dbt(args, project=DbtProject(project_dir, profiles_dir=project_dir), target_path=Path(target), check=True)

@@ -9,12 +9,14 @@ DbtProject.prepare_if_dev() does, with the dbt beside this Python and only when 
 
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from dagster_dbt import DbtProject
 
 from orchestration.config import Settings, get_settings
-from orchestration.db.dbt_cli import DBT
+from orchestration.db.dbt_cli import DBT, dbt_env
 
 # The dbt installed beside this Python, whether or not the virtualenv is on PATH.
 DBT_EXECUTABLE = str(DBT)
@@ -23,6 +25,27 @@ DBT_EXECUTABLE = str(DBT)
 def dbt_project(settings: Settings | None = None) -> DbtProject:
     project_dir = (settings or get_settings()).dbt_project_dir
     return DbtProject(project_dir=project_dir, profiles_dir=project_dir)
+
+
+def run_dbt(
+    args: Sequence[str],
+    *,
+    project: DbtProject | None = None,
+    target_path: Path | None = None,
+    connect: bool = True,
+    **run: Any,
+) -> subprocess.CompletedProcess[str]:
+    """The project's dbt (the one beside this Python) in the project folder with its profiles.yml: the one
+    way this package and its tests start dbt themselves (Dagster's dbt resource starts its own).
+
+    connect: with the application database's libpq variables (dbt_env); `dbt parse` needs none.
+    target_path: a target folder of its own, for a process that may run beside another dbt in the project.
+    run: passed to subprocess.run (check, capture_output, timeout, ...); output is text.
+    """
+    project = project or dbt_project()
+    env = {**(dbt_env() if connect else os.environ), "DBT_PROFILES_DIR": str(project.profiles_dir)}
+    cmd = [DBT_EXECUTABLE, *args, *(["--target-path", str(target_path)] if target_path else [])]
+    return subprocess.run(cmd, cwd=project.project_dir, env=env, text=True, **run)
 
 
 def manifest_is_stale(project: DbtProject) -> bool:
@@ -42,8 +65,7 @@ def prepare_manifest(project: DbtProject | None = None, force: bool = False) -> 
     """Parse the project into target/manifest.json when it is missing or stale (always with force)."""
     project = project or dbt_project()
     if force or manifest_is_stale(project):
-        env = {**os.environ, "DBT_PROFILES_DIR": str(project.profiles_dir)}
-        subprocess.run([DBT_EXECUTABLE, "parse", "--quiet"], cwd=project.project_dir, env=env, check=True)
+        run_dbt(["parse", "--quiet"], project=project, connect=False, check=True)
     return project.manifest_path
 
 
