@@ -16,11 +16,12 @@ as `dbt` child processes:
 * full build: `dbt build --full-refresh` (every model rebuilt from scratch, and every dbt data test),
   target ≤ 60 s; beside it the floor: every raw row read through int_streams_unioned and written once;
 * incremental build after a poll: 50 new plays stored as a poll of Spotify's API stores them
-  (raw.api_recently_played), then `dbt build` — what the refresh_marts sensor runs after a poll —,
-  target ≤ 8 s; beside it the no-op build below;
+  (raw.api_recently_played, app.spotify_syncs), then `dbt build --select` of what the refresh_marts
+  automation requests after a poll (the models downstream of those two assets in the Dagster asset
+  graph, with their tests), target ≤ 8 s; beside it the no-op build below;
 * incremental build after an import: 50 new plays in a small Streaming_History_Audio file, imported
-  like any export, then `dbt build`;
-* no-op build: `dbt build` again with nothing new (dbt's fixed cost).
+  like any export, then `dbt build --select` of what the automation requests after an import;
+* no-op build: `dbt build` of the whole project again with nothing new (dbt's fixed cost).
 
 --large generates 10 listeners × 1 M raw rows with api_benchmark.py's SQL generator (its own home,
 benchmarks/out/dbt-home-large) and times ONE `dbt build` over all of them: target ≤ 10 min, temporary
@@ -260,6 +261,20 @@ def dbt_build(*extra: str) -> dict[str, Any]:
     }
 
 
+def automation_selection(*changed: Any) -> list[str]:
+    """The dbt models the refresh_marts automation requests when `changed` (asset keys) were
+    materialized: everything downstream of them (eager conditions). What runs after a poll or an import."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    dbt_keys = set(definitions.resolve_assets_def(dg.AssetKey(["marts", "sync_status"])).keys)
+    downstream = dg.AssetSelection.assets(*changed).downstream().resolve(graph)
+    return sorted(key.path[-1] for key in downstream & dbt_keys)
+
+
 def temp_bytes() -> int:
     """Bytes Postgres has written to temporary files in this database so far (sorts and hashes that spilled)."""
     from orchestration.db import connect
@@ -423,13 +438,19 @@ def main() -> None:
         quiet()
         print("full build ...", flush=True)
         full = timed_build("--full-refresh")
+        from orchestration.defs.imports.assets import RAW_EXPORT_KEYS
+        from orchestration.defs.keys import API_PLAYS, APP_IMPORTS, APP_SYNCS
+
         incremental = {}
-        for kind, add in (("poll", poll_new_plays), ("import", import_new_plays)):
+        for kind, add, changed in (
+            ("poll", poll_new_plays, (API_PLAYS, APP_SYNCS)),
+            ("import", import_new_plays, (*RAW_EXPORT_KEYS.values(), APP_IMPORTS)),
+        ):
             before = marts_plays()
             add(args.new_plays)
             quiet()
             print(f"incremental build after {args.new_plays} new plays ({kind}) ...", flush=True)
-            incremental[kind] = timed_build()
+            incremental[kind] = timed_build("--select", *automation_selection(*changed))
             if marts_plays() - before != args.new_plays:
                 raise SystemExit(f"incremental build ({kind}): {marts_plays() - before} new plays in the marts")
         quiet()

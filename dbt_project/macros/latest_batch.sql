@@ -112,3 +112,24 @@
     {%- do return(relation) -%}
   {%- endif -%}
 {%- endmacro %}
+
+{# The rows of a day-grain relation (int_streams or a day-grain mart) on the days of `days` (a CTE of
+   user_id, local_date), as a subquery. After an incremental build those are a few days, but the
+   planner cannot know it (it guesses a third of the table for the latest batch) and hash-joins a scan
+   of every row: so each day is read by the (user_id, local_date) index. A full refresh tests every
+   day, where one scan is cheaper. #}
+{% macro rows_on_days(relation, alias, days='days') -%}
+  {%- if flags.FULL_REFRESH -%}
+    (select m.* from {{ relation }} m join {{ days }} d using (user_id, local_date)) {{ alias }}
+  {%- else -%}
+    (
+      select m.*
+      from {{ days }} d
+      cross join lateral (
+          select * from {{ relation }} r
+          where r.user_id = d.user_id and r.local_date = d.local_date
+          offset 0  -- keeps the planner from flattening the lateral into a join over every row
+      ) m
+    ) {{ alias }}
+  {%- endif -%}
+{%- endmacro %}

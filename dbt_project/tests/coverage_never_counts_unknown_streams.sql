@@ -9,12 +9,12 @@ with days as (  -- the days the latest build wrote (macros/latest_batch.sql)
 ),
 expected as (
     select user_id, local_date, stream_source as source, count(*) as streams
-    from {{ ref('int_streams') }} join days using (user_id, local_date)
+    from {{ rows_on_days(ref('int_streams'), 's') }}
     where not is_duplicate and content_type <> 'unknown'
     group by 1, 2, 3
 ),
 coverage as (
-    select c.* from {{ ref('coverage') }} c join days using (user_id, local_date)
+    select * from {{ rows_on_days(ref('coverage'), 'c') }}
 )
 
 select

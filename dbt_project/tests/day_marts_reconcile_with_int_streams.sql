@@ -9,45 +9,49 @@ with days as (  -- the days the latest build wrote (macros/latest_batch.sql)
     select distinct user_id, local_date from {{ latest_batch(ref('int_streams')) }}
 ),
 streams as (
-    select s.* from {{ ref('int_streams') }} s join days using (user_id, local_date)
+    select * from {{ rows_on_days(ref('int_streams'), 's') }}
 ),
 
+-- One pass over the streams and one per mart, each measure a column, then one row per measure.
 expected as (
-    select user_id, local_date, 'plays' as measure,
-           count(*) filter (where is_play) as value
-    from streams group by 1, 2
-    union all
-    select user_id, local_date, 'play_ms', coalesce(sum(ms_listened) filter (where is_play), 0)
-    from streams group by 1, 2
-    {%- for content_type in ['music', 'podcast', 'audiobook', 'unknown'] %}
-    union all
-    select user_id, local_date, 'streams_{{ content_type }}',
-           count(*) filter (where not is_duplicate and content_type = '{{ content_type }}')
-    from streams group by 1, 2
-    {%- endfor %}
+    select s.user_id, s.local_date, m.measure, m.value
+    from (
+        select user_id, local_date,
+               count(*) filter (where is_play) as plays,
+               coalesce(sum(ms_listened) filter (where is_play), 0) as play_ms
+               {%- for content_type in ['music', 'podcast', 'audiobook', 'unknown'] %},
+               count(*) filter (where not is_duplicate and content_type = '{{ content_type }}')
+                   as streams_{{ content_type }}
+               {%- endfor %}
+        from streams group by 1, 2
+    ) s
+    cross join lateral (values
+        ('plays', s.plays::numeric), ('play_ms', s.play_ms)
+        {%- for content_type in ['music', 'podcast', 'audiobook', 'unknown'] %},
+        ('streams_{{ content_type }}', s.streams_{{ content_type }})
+        {%- endfor %}
+    ) m (measure, value)
 ),
 
 actual as (
-    {%- for mart, plays, ms in [('top_artists', 'plays', 'ms_played'), ('top_tracks', 'plays', 'ms_played'),
-                                ('listening_heatmap', 'plays', 'ms_played'), ('coverage', 'plays', none),
-                                ('content_mix', 'plays', none)] %}
-    select '{{ mart }}' as mart, user_id, local_date, 'plays' as measure, sum({{ plays }}) as value
-    from {{ ref(mart) }} join days using (user_id, local_date) group by user_id, local_date
+    {%- for mart, ms in [('top_artists', 'ms_played'), ('top_tracks', 'ms_played'),
+                         ('listening_heatmap', 'ms_played'), ('coverage', none), ('content_mix', none)] %}
+    select '{{ mart }}' as mart, d.user_id, d.local_date, m.measure, m.value
+    from (
+        select user_id, local_date, sum(plays) as plays{% if ms %}, sum({{ ms }}) as play_ms{% endif %}
+        from {{ rows_on_days(ref(mart), 'r') }} group by user_id, local_date
+    ) d
+    cross join lateral (values ('plays', d.plays::numeric){% if ms %}, ('play_ms', d.play_ms){% endif %}) m (measure, value)
     union all
-    {%- if ms %}
-    select '{{ mart }}', user_id, local_date, 'play_ms', sum({{ ms }})
-    from {{ ref(mart) }} join days using (user_id, local_date) group by user_id, local_date
-    union all
-    {%- endif %}
     {%- endfor %}
     select 'content_mix', user_id, local_date, 'streams_' || content_type, sum(streams)
-    from {{ ref('content_mix') }} join days using (user_id, local_date) group by user_id, local_date, content_type
+    from {{ rows_on_days(ref('content_mix'), 'r') }} group by user_id, local_date, content_type
     union all
     select 'top_shows', user_id, local_date, 'streams_podcast', sum(streams)
-    from {{ ref('top_shows') }} join days using (user_id, local_date) group by user_id, local_date
+    from {{ rows_on_days(ref('top_shows'), 'r') }} group by user_id, local_date
     union all
     select 'top_audiobooks', user_id, local_date, 'streams_audiobook', sum(streams)
-    from {{ ref('top_audiobooks') }} join days using (user_id, local_date) group by user_id, local_date
+    from {{ rows_on_days(ref('top_audiobooks'), 'r') }} group by user_id, local_date
 ),
 
 -- Which measures each mart answers for.
