@@ -14,26 +14,12 @@ from orchestration.defs.dbt.assets import dbt_models, dbt_resource
 from orchestration.defs.dbt.jobs import refresh_marts_job
 from orchestration.defs.dbt.project import dbt_project, prepare_if_dev
 from orchestration.defs.dbt.sensors import refresh_marts_sensor
-from orchestration.defs.imports.assets import import_export_file
-from orchestration.defs.imports.jobs import import_export_job
 from orchestration.defs.imports.sensors import inbox_sensor
-from orchestration.defs.keys import app_tables
+from orchestration.defs.load_jobs import LOAD_ASSETS, LOAD_JOBS
 from orchestration.defs.runs.sensors import interrupted_runs_sensors
-from orchestration.defs.spotify.assets import api_recently_played
-from orchestration.defs.spotify.jobs import spotify_sync_job
 from orchestration.defs.spotify.sensors import spotify_sensor
-from orchestration.defs.spotify.top import spotify_top_items, spotify_top_job, spotify_top_sensor, top_app_tables
+from orchestration.defs.spotify.top import spotify_top_sensor
 from orchestration.loading.importer import NoProgress
-
-# The assets and jobs that load the raw tables: they never start dbt (their checks are their own).
-LOAD_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
-    *app_tables,
-    *top_app_tables,
-    import_export_file,
-    api_recently_played,
-    spotify_top_items,
-]
-LOAD_JOBS = [import_export_job, spotify_sync_job, spotify_top_job]
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -54,12 +40,6 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         # The CLI swaps in a terminal progress bar for its in-process runs.
         resources={"import_progress": NoProgress(), "dbt": dbt_resource(project)},
     )
-
-
-def load_job_definitions() -> dg.Definitions:
-    """The load jobs alone, for the CLI's in-process imports, polls and snapshots: the same jobs as in
-    build_definitions(), without reading the dbt manifest (≈ 300 dbt assets and checks to build)."""
-    return dg.Definitions(assets=LOAD_ASSETS, jobs=LOAD_JOBS, resources={"import_progress": NoProgress()})
 
 
 def pools(definitions: dg.Definitions) -> set[str]:

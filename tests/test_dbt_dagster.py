@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -172,7 +174,7 @@ def test_source_data_tests_are_asset_checks(manifest: dict[str, Any]) -> None:
 def test_load_runs_start_no_dbt(job: str) -> None:
     """A load run checks its own rows; a dbt test on a raw table must not pull dbt into every load. The
     CLI runs these jobs from definitions built without the dbt manifest: the same nodes, assets, checks."""
-    from orchestration.definitions import load_job_definitions
+    from orchestration.defs.load_jobs import load_job_definitions
 
     full, light = defs().resolve_job_def(job), load_job_definitions().resolve_job_def(job)
     nodes = [node.name for node in full.graph.node_defs]
@@ -180,6 +182,18 @@ def test_load_runs_start_no_dbt(job: str) -> None:
     assert [node.name for node in light.graph.node_defs] == nodes
     assert light.asset_layer.executable_asset_keys == full.asset_layer.executable_asset_keys
     assert set(light.asset_layer.asset_graph.asset_check_keys) == set(full.asset_layer.asset_graph.asset_check_keys)
+
+
+def test_the_cli_load_path_imports_no_dbt() -> None:
+    """dagster-dbt and dbt-core take ≈ 2 s to import: a CLI import, poll or snapshot needs neither."""
+    probe = (
+        "import sys; from orchestration.defs.in_process import load_job\n"
+        "for job in ('import_export', 'spotify_sync', 'spotify_top_snapshot'): load_job(job)\n"
+        "print(sorted(m for m in ('dagster_dbt', 'dbt') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_every_asset_check_is_a_dbt_test(manifest: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ class RunError(Exception):
 def load_job(name: str) -> dg.JobDefinition:
     """A job that loads raw tables (import_export, spotify_sync, spotify_top_snapshot), for a run in this
     process: built without the dbt manifest, which none of them uses."""
-    from orchestration.definitions import load_job_definitions
+    from orchestration.defs.load_jobs import load_job_definitions
 
     return load_job_definitions().resolve_job_def(name)
 

@@ -1,0 +1,31 @@
+"""The assets and jobs that load the raw tables (imports, polls, top-list snapshots), apart from dbt.
+
+They never start dbt (each run checks its own rows), so the CLI runs them from these definitions
+alone: no dbt manifest read and no dagster-dbt / dbt-core import (≈ 2 s of a CLI import's start-up).
+The code location (orchestration/definitions.py) holds the same objects beside the dbt assets.
+"""
+
+import dagster as dg
+
+from orchestration.defs.imports.assets import import_export_file
+from orchestration.defs.imports.jobs import import_export_job
+from orchestration.defs.keys import app_tables
+from orchestration.defs.spotify.assets import api_recently_played
+from orchestration.defs.spotify.jobs import spotify_sync_job
+from orchestration.defs.spotify.top import spotify_top_items, spotify_top_job, top_app_tables
+from orchestration.loading.importer import NoProgress
+
+LOAD_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
+    *app_tables,
+    *top_app_tables,
+    import_export_file,
+    api_recently_played,
+    spotify_top_items,
+]
+LOAD_JOBS = [import_export_job, spotify_sync_job, spotify_top_job]
+
+
+def load_job_definitions() -> dg.Definitions:
+    """The load jobs alone, for the CLI's in-process imports, polls and snapshots: the same jobs as the
+    code location's (tests/test_dbt_dagster.py compares them)."""
+    return dg.Definitions(assets=LOAD_ASSETS, jobs=LOAD_JOBS, resources={"import_progress": NoProgress()})
