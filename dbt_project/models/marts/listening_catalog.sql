@@ -24,14 +24,23 @@
     ],
 ) }}
 
-with streams as (
-    select s.*
-    from {{ ref('int_streams') }} s
+-- One listener at a time (a lateral per user, as int_streams does): every sort and hash of the four
+-- groupings holds one user's plays, so it fits in memory instead of spilling all users' plays to disk.
+with work_users as (
+    select user_id from {{ ref('stg_app__users') }}
     {%- if is_incremental() %}
-    where s.user_id in (
+    where user_id in (
         select distinct user_id from {{ ref('int_streams') }} where batch_at > '{{ mart_watermark() }}'::timestamptz
     )
     {%- endif %}
+)
+
+select c.*
+from work_users u
+cross join lateral (
+
+with streams as not materialized (
+    select s.* from {{ ref('int_streams') }} s where s.user_id = u.user_id
 ),
 
 plays as (
@@ -97,3 +106,5 @@ select
     -- The build that (re)wrote the user's rows: the tests check those only (macros/latest_batch.sql).
     '{{ run_started_at }}'::timestamptz as built_at
 from keyed
+
+) c
