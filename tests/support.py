@@ -487,7 +487,7 @@ def build(full_refresh: bool = False) -> dict[str, Any]:
 def run_models(full_refresh: bool = False) -> None:
     """The dbt models alone: `dbt run` (no data tests, no Dagster run).
 
-    For tests of what the models compute (incremental == full refresh): a whole build() adds ≈ 160
+    For tests of what the models compute (incremental == full refresh): a whole build() adds ≈ 150
     data tests as Dagster asset checks and the run's event log, minutes over a module's many builds,
     while the data tests themselves run in every build() of the other marts tests.
     """
