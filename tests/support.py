@@ -436,8 +436,19 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 MART_SCHEMA = "marts"
 SAVED_SCHEMA = "test_saved_incremental"
 """Where full_refresh_snapshot parks the incremental state while a full refresh runs."""
-BATCH_COLUMNS = frozenset({"batch_at", "source_batch_at", "built_at"})
-"""When a row was (re)built: the only columns an incremental and a full build may disagree on."""
+BATCH_COLUMNS = frozenset(
+    {
+        "batch_at",
+        "source_batch_at",
+        "built_at",
+        "renamed",
+        "previous_track_name",
+        "previous_artist_name",
+        "previous_album_name",
+    }
+)
+"""When a row was (re)built, and what the last rewrite changed (int_streams): the only columns an
+incremental and a full build may disagree on."""
 
 
 def app_conn() -> psycopg.Connection:
@@ -484,8 +495,8 @@ def build(full_refresh: bool = False) -> dict[str, Any]:
     return summary
 
 
-def run_models(full_refresh: bool = False) -> None:
-    """The dbt models alone: `dbt run` (no data tests, no Dagster run).
+def run_models(full_refresh: bool = False, select: str | None = None) -> None:
+    """The dbt models alone: `dbt run` (no data tests, no Dagster run); `select`: only these models.
 
     For tests of what the models compute (incremental == full refresh): a whole build() adds ≈ 150
     data tests as Dagster asset checks and the run's event log, minutes over a module's many builds,
@@ -496,10 +507,25 @@ def run_models(full_refresh: bool = False) -> None:
 
     # A target folder per test worker: parallel workers must not write one manifest or parse state.
     target = Path(dbt_project().project_dir) / "target" / f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    args = ["run", "--quiet", *(["--full-refresh"] if full_refresh else [])]
+    args = ["run", "--quiet", *(["--full-refresh"] if full_refresh else []), *(["--select", select] if select else [])]
     proc = run_dbt(args, target_path=target, capture_output=True, check=False)
     assert proc.returncode == 0, f"dbt run failed:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}"
     BUILT_DATABASES.add(app_database_url())
+
+
+def store_polled_plays(user_id: int, plays: Sequence[dict[str, Any]]) -> int:
+    """Spotify recently-played items (the API's JSON shape) stored as a poll stores them; how many were new."""
+    from orchestration.spotify.models import PlayHistory
+    from orchestration.spotify.storage import finish_sync, start_sync, store_plays
+
+    items = [PlayHistory.model_validate(play) for play in plays]
+    with app_conn() as conn:
+        sync = start_sync(conn, user_id=user_id, kind="poll", partition_key=None, run_id=None)
+        sync.saw(items)
+        sync.inserted = store_plays(conn, user_id, sync.sync_id, items)
+        sync.status = "succeeded"
+        finish_sync(conn, sync)
+    return sync.inserted
 
 
 def import_rows(user: str, path: Path) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from support import (
     new_user,
     run_models,
     snapshot,
+    store_polled_plays,
     table_fingerprint,
     write_json,
 )
@@ -321,3 +322,95 @@ def z_top_artists(uid: int) -> list[tuple[str, str, int]]:
             "select local_date, artist_name, plays from marts.top_artists where user_id = %s order by 1, 2", (uid,)
         ).fetchall()
     return [(day.isoformat(), artist, plays) for day, artist, plays in rows]
+
+
+# -- listening_catalog recounts the items a build touched -------------------------------------------
+
+RENAMED_URI = "spotify:track:4uLU6hMCjMI75M1A2tKUQC"
+
+
+def exported_play(ts: str, title: str, artist: str = "Export Artist") -> dict[str, Any]:
+    return extended_record(
+        ts,
+        200_000,
+        master_metadata_track_name=title,
+        master_metadata_album_artist_name=artist,
+        master_metadata_album_album_name="Export Album",
+        spotify_track_uri=RENAMED_URI,
+    )
+
+
+def polled_play(played_at: str, title: str, uri: str = RENAMED_URI) -> dict[str, Any]:
+    """A recently-played item as Spotify's API sends it."""
+    return {
+        "played_at": played_at,
+        "track": {
+            "id": uri.rsplit(":", 1)[-1],
+            "uri": uri,
+            "name": title,
+            "duration_ms": 200_000,
+            "artists": [{"name": "API Artist"}],
+            "album": {"name": "API Album"},
+        },
+    }
+
+
+def catalog(uid: int) -> dict[tuple[str, str, str | None], tuple[int, Any]]:
+    """(item_type, item_name, artist_name) → (plays, built_at) of the listener's catalog."""
+    with app_conn() as conn:
+        rows = conn.execute(
+            "select item_type, item_name, artist_name, plays, built_at from marts.listening_catalog where user_id = %s",
+            (uid,),
+        ).fetchall()
+    return {(t, n, a): (p, b) for t, n, a, p, b in rows}
+
+
+def test_the_catalog_recounts_the_items_of_renamed_plays(tmp_path: Path) -> None:
+    """A polled play matched to an export row gives that row the API's names: the items of the
+    names it had lose the play, the others gain it. The catalog recounts only the items a build
+    touched — and still equals a full refresh, also when a match moves to a nearer export row and
+    when the catalog missed a build of int_streams (a rename it never saw)."""
+    name, uid = new_user("Europe/Berlin", prefix="cat")
+
+    def import_export(folder: str, *records: dict[str, Any]) -> None:
+        write_json(tmp_path / folder / "Streaming_History_Audio_2024_0.json", list(records))
+        import_rows(name, tmp_path / folder)
+
+    import_export(
+        "first",
+        exported_play("2024-05-01T10:00:00Z", "Export Title"),
+        exported_play("2024-05-09T10:00:00Z", "Elsewhere", artist="Other Artist"),
+    )
+    run_models()
+    assert_incremental_equals_full_refresh([uid], "the export")
+    before = catalog(uid)
+
+    # A poll brings a play of the same track 5 s after the first export row, under the API's names.
+    assert store_polled_plays(uid, [polled_play("2024-05-01T10:00:05Z", "API Title")]) == 1
+    run_models()
+    after = catalog(uid)
+    assert after[("track", "API Title", "API Artist")][0] == 1
+    assert after[("album", "API Album", "API Artist")][0] == 1
+    assert ("track", "Export Title", "Export Artist") not in after
+    assert ("artist", "Export Artist", None) not in after
+    # Only the touched items were rewritten: the other day's items are the rows built before.
+    elsewhere = ("track", "Elsewhere", "Other Artist")
+    assert after[elsewhere] == before[elsewhere]
+    assert_incremental_equals_full_refresh([uid], "a poll that renamed an export row")
+
+    # A nearer export row takes the match over; the first row gets its own names back.
+    import_export("nearer", exported_play("2024-05-01T10:00:03Z", "Nearer Title"))
+    run_models()
+    assert catalog(uid)[("track", "Export Title", "Export Artist")][0] == 1
+    assert_incremental_equals_full_refresh([uid], "a match that moved to a nearer export row")
+
+    # int_streams alone renames the first row again (a closer polled play), so the catalog misses
+    # that batch; the next build rewrites the same day without a rename. Counting only the items
+    # of the latest batch would keep "Export Title" with its play.
+    assert store_polled_plays(uid, [polled_play("2024-05-01T10:00:01Z", "Second API Title")]) == 1
+    run_models(select="int_streams")
+    evening = polled_play("2024-05-01T18:00:00Z", "Evening", uri="spotify:track:0000000000000000000009")
+    assert store_polled_plays(uid, [evening]) == 1
+    run_models()
+    assert ("track", "Export Title", "Export Artist") not in catalog(uid)
+    assert_incremental_equals_full_refresh([uid], "a catalog that missed a build of int_streams")

@@ -19,7 +19,43 @@
       model text primary key,
       consumed_batch_at timestamptz not null,
       updated_at timestamptz not null default now()
+  );
+  create table if not exists {{ stream_batches_table() }} (
+      batch_at timestamptz primary key,
+      whole boolean not null
   )
+{%- endmacro %}
+
+{#
+  Every build of int_streams, in order: its batch_at and whether it was a full refresh (`whole`: no
+  row's previous names are known). A consumer that has seen every batch but the latest can work
+  from the latest batch's rows alone (listening_catalog's per-item path); one that missed a batch
+  (its build failed, or it was not selected) cannot: the rows of the missed batch may have been
+  rewritten again since.
+#}
+{% macro stream_batches_table() -%}
+  {{ adapter.quote(generate_schema_name('intermediate', none)) }}.stream_batches
+{%- endmacro %}
+
+{# post-hook of int_streams: log this build's batch; entries every consumer has seen are dropped. #}
+{% macro record_stream_batch() -%}
+  insert into {{ stream_batches_table() }} (batch_at, whole)
+  select batch_at, {{ 'false' if is_incremental() else 'true' }}
+  from {{ this }} where batch_at = '{{ run_started_at }}'::timestamptz
+  limit 1  -- a build that wrote no row made no batch (consumers' watermarks never reach it)
+  on conflict (batch_at) do nothing;
+  delete from {{ stream_batches_table() }}
+  where batch_at < (select min(consumed_batch_at) from {{ watermark_table() }})
+{%- endmacro %}
+
+{# The int_streams batches newer than this model's watermark: how many, and whether one was whole. #}
+{% macro stream_batches_since_watermark() -%}
+  {%- set sql -%}
+    select count(*), coalesce(bool_or(whole), false) from {{ stream_batches_table() }}
+    where batch_at > '{{ mart_watermark() }}'::timestamptz
+  {%- endset -%}
+  {%- set result = run_query(sql) if execute else none -%}
+  {{- return((result.rows[0][0], result.rows[0][1]) if result else (0, true)) -}}
 {%- endmacro %}
 
 {% macro mart_watermark() -%}
@@ -37,7 +73,8 @@
   where batch_at > '{{ watermark }}'::timestamptz
 {%- endmacro %}
 
-{# The int_streams rows a day-grain mart aggregates: all of them, or those of dirty days. #}
+{# The int_streams rows a day-grain mart aggregates: those of dirty days, or (a full build, inside
+   day_rows_by_user) every row of listener `u`. #}
 {% macro streams_to_aggregate() -%}
   {%- if is_incremental() -%}
     (
@@ -45,8 +82,29 @@
       join ({{ dirty_days_sql(mart_watermark()) }}) d using (user_id, local_date)
     )
   {%- else -%}
-    {{ ref('int_streams') }}
+    (select * from {{ ref('int_streams') }} where user_id = u.user_id)
   {%- endif -%}
+{%- endmacro %}
+
+{#
+  Wraps a day-grain mart's aggregation (`{% call day_rows_by_user() %} select … group by … {% endcall %}`)
+  and stores its rows in (user_id, local_date) order: a window the API reads (one user, a range of
+  days) is then a few adjacent pages instead of one page per row. A full build aggregates one
+  listener at a time (a lateral per user, as int_streams does), so each hash and sort holds one
+  listener's rows: over all listeners at once the day rows of 10 M plays spilled 4 GB to disk.
+#}
+{% macro day_rows_by_user() -%}
+  {%- if is_incremental() %}
+{{ caller() }}
+order by user_id, local_date
+  {%- else %}
+select day_rows.*
+from (select user_id from {{ ref('stg_app__users') }} order by user_id) u
+cross join lateral (
+{{ caller() }}
+order by local_date
+) day_rows
+  {%- endif %}
 {%- endmacro %}
 
 {# One pre-hook, one watermark: delete rows of moved users, then rows of dirty days. #}

@@ -19,7 +19,8 @@
    cannot know that a rule changes few rows, and sorted every row (wide, at the end) to merge them
    with those few instead of hashing the few.
    post_hook analyze: fresh statistics for the marts' dirty-day reads later in the same build
-   (right after a full refresh the table has none, and the planner then scans it for every mart). #}
+   (right after a full refresh the table has none, and the planner then scans it for every mart),
+   when the build wrote many rows; then the log of batches listening_catalog reads. #}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -27,7 +28,7 @@
     on_schema_change='fail',
     meta={'batch_column': 'batch_at'},
     pre_hook=['{{ set_build_work_mem() }}', 'set local enable_mergejoin = off'],
-    post_hook=['analyze {{ this }}'],
+    post_hook=["{{ analyze_after_many_rows('batch_at') }}", '{{ record_stream_batch() }}'],
     indexes=[
       {'columns': ['source_table', 'raw_id'], 'unique': True},
       {'columns': ['user_id', 'source_table', 'raw_id']},
@@ -374,7 +375,22 @@ final as (
 
 -- The rules run one user at a time (a lateral subquery per user): each sort and hash holds one
 -- user's rows, so they fit in memory and time stays linear in rows, however many users there are.
-select r.* from work_users u
+-- A rewritten row keeps the names it had when they changed (previous_*): listening_catalog
+-- recounts the items a batch touched, and a play that moved to other names touched its old items too.
+select
+    r.*,
+    {%- if is_incremental() %}
+    x.renamed,
+    case when x.renamed then old.track_name end as previous_track_name,
+    case when x.renamed then old.artist_name end as previous_artist_name,
+    case when x.renamed then old.album_name end as previous_album_name
+    {%- else %}
+    false as renamed,
+    null::text as previous_track_name,
+    null::text as previous_artist_name,
+    null::text as previous_album_name
+    {%- endif %}
+from work_users u
 cross join lateral (
     with batch as not materialized (
         {%- if is_incremental() %}
@@ -406,6 +422,11 @@ cross join lateral (
     select * from final
 ) r
 {%- if is_incremental() %}
+left join {{ this }} old on old.source_table = r.source_table and old.raw_id = r.raw_id
+cross join lateral (
+    select (old.track_name, old.artist_name, old.album_name)
+           is distinct from (r.track_name, r.artist_name, r.album_name) and old.raw_id is not null as renamed
+) x
 where u.user_id in (select user_id from full_users)
    or (r.user_id, r.utc_day) in (select user_id, utc_day from dirty_days)
 {%- endif %}

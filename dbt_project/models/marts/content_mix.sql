@@ -2,6 +2,7 @@
 -- (music only) and minutes, so podcasts and audiobooks are reported apart from music.
 {{ config(**day_mart_config(indexes=[{'columns': ['user_id', 'local_date']}])) }}
 
+{% call day_rows_by_user() %}
 select
     user_id,
     local_date,
@@ -15,6 +16,4 @@ select
 from {{ streams_to_aggregate() }} s
 where not is_duplicate
 group by user_id, local_date, content_type
--- Stored in (user_id, local_date) order: a window the API reads (one user, a range of days) is a few
--- adjacent pages instead of one page per row.
-order by user_id, local_date
+{% endcall %}

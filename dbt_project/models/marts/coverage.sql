@@ -3,6 +3,7 @@
 -- without a row have no data: runs of them are the gaps.
 {{ config(**day_mart_config(indexes=[{'columns': ['user_id', 'local_date']}])) }}
 
+{% call day_rows_by_user() %}
 select
     user_id,
     local_date,
@@ -19,6 +20,4 @@ select
 from {{ streams_to_aggregate() }} s
 where not is_duplicate and content_type <> 'unknown'
 group by user_id, local_date, stream_source
--- Stored in (user_id, local_date) order: a window the API reads (one user, a range of days) is a few
--- adjacent pages instead of one page per row.
-order by user_id, local_date
+{% endcall %}

@@ -4,34 +4,42 @@
 -- matches (see macros/search.sql). Music counts plays (the contract's play rule, int_streams.is_play);
 -- shows count surviving podcast streams, as top_shows does (podcasts are never plays).
 --
--- Incremental per user: a build recomputes every row of the users with new int_streams rows since
--- the last one (the watermark of the day-grain marts) and leaves the other users' rows alone.
+-- Incremental per item: a build after a poll recounts the items its new rows touched, not the
+-- listener's whole catalog (scopes `all` / `users` / `items`: macros/listening_catalog.sql). The
+-- pre-hook deletes the rows to recount, the model appends them.
 --
 -- Indexes: the GIN index of history.search's word lookup, and the name index of its first tiers (a
 -- name equal to or starting with the query: a range of (user_id, search_key collate "C")), which a
 -- hook makes when missing, so that catalogs built before it get it with their next build too.
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=['user_id'],
+    incremental_strategy='append',
     on_schema_change='fail',
     meta={'batch_column': 'built_at'},
-    pre_hook=["{{ set_build_work_mem() }}"],
-    post_hook=["{{ record_watermark() }}", "{{ ensure_search_name_index() }}", "analyze {{ this }}"],
+    pre_hook=["{{ set_build_work_mem() }}", "{{ delete_recounted_catalog_rows() }}"],
+    post_hook=["{{ record_watermark() }}", "{{ ensure_search_name_index() }}", "{{ analyze_after_many_rows('built_at') }}"],
     indexes=[
       {'columns': [search_terms('user_id', 'search_text')], 'type': 'gin'},
       {'columns': ['user_id', 'item_type', 'item_name']},
     ],
 ) }}
+{%- set scope = catalog_scope() %}
 
 -- One listener at a time (a lateral per user, as int_streams does): every sort and hash of the four
 -- groupings holds one user's plays, so it fits in memory instead of spilling all users' plays to disk.
-with work_users as (
+with
+{%- if scope == 'items' %}
+changed_items as materialized (
+    {{ catalog_changed_items() }}
+),
+{%- endif %}
+
+work_users as (
     select user_id from {{ ref('stg_app__users') }}
-    {%- if is_incremental() %}
-    where user_id in (
-        select distinct user_id from {{ ref('int_streams') }} where batch_at > '{{ mart_watermark() }}'::timestamptz
-    )
+    {%- if scope == 'items' %}
+    where user_id in (select user_id from changed_items)
+    {%- elif scope == 'users' %}
+    where user_id in ({{ catalog_changed_users() }})
     {%- endif %}
 )
 
@@ -47,6 +55,12 @@ plays as (
     select user_id, track_uri, track_name, artist_name, album_name, ms_listened, ended_at
     from streams
     where is_play
+    {%- if scope == 'items' %}
+      -- every track and album item the batch touched has its artist among the touched artists
+      and (artist_name is null or artist_name in (
+          select item_name from changed_items c where c.user_id = u.user_id and c.item_type = 'artist'
+      ))
+    {%- endif %}
 ),
 
 items as (
@@ -56,6 +70,7 @@ items as (
            max(ended_at) as last_played_at
     from plays
     where track_name is not null
+      {{- catalog_item_filter(scope, 'track', 'track_name', 'artist_name') }}
     group by user_id, artist_name, track_name
 
     union all
@@ -64,6 +79,7 @@ items as (
            count(*), sum(ms_listened), min(ended_at), max(ended_at)
     from plays
     where artist_name is not null
+      {{- catalog_item_filter(scope, 'artist', 'artist_name') }}
     group by user_id, artist_name
 
     union all
@@ -72,6 +88,7 @@ items as (
            count(*), sum(ms_listened), min(ended_at), max(ended_at)
     from plays
     where album_name is not null
+      {{- catalog_item_filter(scope, 'album', 'album_name', 'artist_name') }}
     group by user_id, album_name, artist_name
 
     union all
@@ -80,6 +97,7 @@ items as (
            count(*), sum(ms_listened), min(ended_at), max(ended_at)
     from streams
     where not is_duplicate and content_type = 'podcast' and coalesce(show_name, episode_name) is not null
+      {{- catalog_item_filter(scope, 'show', 'coalesce(show_name, episode_name)') }}
     group by user_id, coalesce(show_name, episode_name)
 ),
 

@@ -1,6 +1,7 @@
 -- Music plays per user, local day and local hour (ISO weekday: Monday = 1), in the listener's zone.
 {{ config(**day_mart_config(indexes=[{'columns': ['user_id', 'local_date']}])) }}
 
+{% call day_rows_by_user() %}
 select
     user_id,
     local_date,
@@ -13,6 +14,4 @@ select
 from {{ streams_to_aggregate() }} s
 where is_play
 group by user_id, local_date, iso_weekday, local_hour
--- Stored in (user_id, local_date) order: a window the API reads (one user, a range of days) is a few
--- adjacent pages instead of one page per row.
-order by user_id, local_date
+{% endcall %}

@@ -13,6 +13,7 @@
     incremental_strategy='delete+insert',
     unique_key=['user_id'],
     on_schema_change='fail',
+    pre_hook=["{{ set_build_work_mem() }}"],
     post_hook=["{{ record_watermark() }}"],
     indexes=[{'columns': ['user_id', 'window_start', 'window_end', 'ranking', 'rank']}],
 ) }}

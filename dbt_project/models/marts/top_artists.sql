@@ -2,6 +2,7 @@
 -- its days (an index range read on user_id, local_date).
 {{ config(**day_mart_config(indexes=[{'columns': ['user_id', 'local_date']}])) }}
 
+{% call day_rows_by_user() %}
 select
     user_id,
     local_date,
@@ -14,6 +15,4 @@ select
 from {{ streams_to_aggregate() }} s
 where is_play
 group by user_id, local_date, artist_name
--- Stored in (user_id, local_date) order: a window the API reads (one user, a range of days) is a few
--- adjacent pages instead of one page per row.
-order by user_id, local_date
+{% endcall %}

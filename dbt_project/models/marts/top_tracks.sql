@@ -4,6 +4,7 @@
 -- track_key) and still name each song's most played release and count its releases.
 {{ config(**day_mart_config(indexes=[{'columns': ['user_id', 'local_date']}])) }}
 
+{% call day_rows_by_user() %}
 select
     user_id,
     local_date,
@@ -20,6 +21,4 @@ select
 from {{ streams_to_aggregate() }} s
 where is_play
 group by user_id, local_date, {{ track_key() }}, track_uri
--- Stored in (user_id, local_date) order: a window the API reads (one user, a range of days) is a few
--- adjacent pages instead of one page per row.
-order by user_id, local_date
+{% endcall %}
