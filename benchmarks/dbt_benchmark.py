@@ -146,6 +146,21 @@ def _new_play_times(count: int) -> list[datetime]:
     return [start + timedelta(minutes=4 * i) for i in range(count)]
 
 
+def forget_added_plays() -> None:
+    """Remove the plays earlier runs added after their full build (all API rows, the `_new` imports'
+    rows), so that each run's new plays start two days back again instead of drifting past now (the
+    importer refuses end times after tomorrow). The full build that follows rebuilds from the rest."""
+    from orchestration.db import connect, ensure_schema
+
+    ensure_schema()
+    with connect() as conn, conn.transaction():
+        conn.execute("delete from raw.api_recently_played")
+        conn.execute(
+            "delete from raw.extended_streams where import_id in "
+            "(select import_id from app.imports where source_name like 'Streaming_History_Audio_%%_new.json')"
+        )
+
+
 def poll_new_plays(count: int) -> None:
     """`count` plays as a poll of Spotify's recently-played endpoint stores them (raw.api_recently_played)."""
     from orchestration.db import connect
@@ -433,6 +448,7 @@ def main() -> None:
         return
 
     with benchmark_home(args.home or OUT / "dbt-home", keep=True):
+        forget_added_plays()
         raw_rows = ensure_raw_data(args.records, args.seed)
         quiet = (lambda: wait_until_quiet(args.wait_quiet)) if args.wait_quiet else (lambda: None)
         quiet()

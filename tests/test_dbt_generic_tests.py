@@ -18,7 +18,7 @@ def failures(tmp_path: Path, test_call: str) -> list[dict[str, object]]:
     return list(json.loads(done.stdout)["show"])
 
 
-def test_not_null_columns_names_each_column_with_nulls(conn: psycopg.Connection, tmp_path: Path) -> None:
+def test_row_rules_names_each_broken_rule_with_its_rows(conn: psycopg.Connection, tmp_path: Path) -> None:
     conn.execute("create schema if not exists test_generic")
     conn.execute("drop table if exists test_generic.rows")
     conn.execute("create table test_generic.rows (a int, b text, c date)")
@@ -27,10 +27,18 @@ def test_not_null_columns_names_each_column_with_nulls(conn: psycopg.Connection,
     )
     conn.commit()
     relation = "api.Relation.create(schema='test_generic', identifier='rows')"
+
+    def broken(arguments: str) -> list[tuple[object, object]]:
+        found = failures(tmp_path, f"{{{{ test_row_rules({relation}, {arguments}) }}}}")
+        return sorted((row["rule"], row["failing_rows"]) for row in found)
+
     try:
-        found = failures(tmp_path, f"{{{{ test_not_null_columns({relation}, ['a', 'b', 'c']) }}}}")
-        assert sorted((row["column_name"], row["null_rows"]) for row in found) == [("b", 2), ("c", 1)]
-        assert failures(tmp_path, f"{{{{ test_not_null_columns({relation}, ['a']) }}}}") == []
+        assert broken("['a', 'b', 'c']") == [("not_null b", 2), ("not_null c", 1)]
+        assert broken("['a']") == []
+        # A rule fails where it is false or NULL (c is NULL in one row, a > 1 in two).
+        checks = "{'small': 'a <= 1', 'dated': \"c >= '2024-01-01'\", 'known': \"b is null or b in ('x')\"}"
+        assert broken(f"checks={checks}") == [("dated", 1), ("small", 2)]
+        assert broken("not_null=['a'], checks={'positive': 'a > 0'}") == []
     finally:
         conn.execute("drop schema test_generic cascade")
         conn.commit()

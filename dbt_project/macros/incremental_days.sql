@@ -48,14 +48,18 @@
   where batch_at < (select min(consumed_batch_at) from {{ watermark_table() }})
 {%- endmacro %}
 
-{# The int_streams batches newer than this model's watermark: how many, and whether one was whole. #}
+{# The int_streams batches newer than this model's watermark: how many, whether one was whole, and
+   whether the log reaches back to the watermark (it does not before the log's first entry). #}
 {% macro stream_batches_since_watermark() -%}
   {%- set sql -%}
-    select count(*), coalesce(bool_or(whole), false) from {{ stream_batches_table() }}
-    where batch_at > '{{ mart_watermark() }}'::timestamptz
+    select count(*) filter (where batch_at > w.at),
+           coalesce(bool_or(whole) filter (where batch_at > w.at), false),
+           coalesce(bool_or(batch_at = w.at), false)
+    from {{ stream_batches_table() }}
+    cross join (select '{{ mart_watermark() }}'::timestamptz as at) w
   {%- endset -%}
   {%- set result = run_query(sql) if execute else none -%}
-  {{- return((result.rows[0][0], result.rows[0][1]) if result else (0, true)) -}}
+  {{- return(result.rows[0] if result else (0, true, false)) -}}
 {%- endmacro %}
 
 {% macro mart_watermark() -%}

@@ -93,7 +93,7 @@
   {%- endif -%}
 {%- endmacro %}
 
-{# Generic tests (not_null, accepted_values, …) read their model through this: the rows the model's
+{# Generic tests (row_rules, unique_combination, …) read their model through this: the rows the model's
    `meta` names (see above), with the test's own `where` config applied. #}
 {% macro get_where_subquery(relation) -%}
   {%- set where = config.get('where', '') -%}

@@ -7,7 +7,8 @@
               re-flagged or moved to other names counts towards one of those items, so each of
               them is recounted from all of its plays and every other item is unchanged. Needs the
               catalog to have seen every int_streams batch but the latest (the log in
-              macros/incremental_days.sql), and that batch not to be a full refresh;
+              macros/incremental_days.sql, which must reach back to the catalog's watermark), and
+              that batch not to be a full refresh;
   * `users` — otherwise: every item of the listeners with new rows.
 
   The pre-hook deletes the rows the scope recomputes, the model appends them again: both read
@@ -18,8 +19,8 @@
   {%- if not is_incremental() -%}
     {{- return('all') -}}
   {%- endif -%}
-  {%- set batches, whole = stream_batches_since_watermark() -%}
-  {{- return('items' if batches <= 1 and not whole else 'users') -}}
+  {%- set batches, whole, logged = stream_batches_since_watermark() -%}
+  {{- return('items' if logged and batches <= 1 and not whole else 'users') -}}
 {%- endmacro %}
 
 {# The users a build recomputes (all of them in `all`). #}

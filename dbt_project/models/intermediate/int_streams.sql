@@ -65,7 +65,9 @@ built as (  -- per user and source: the newest raw row this table has seen, and 
         where s.user_id = u.user_id and s.source_table = t.source_table
     ) w on true
     left join lateral (
-        select timezone from {{ this }} s where s.user_id = u.user_id limit 1
+        -- ordered by the (user_id, ended_at) index, so it reads one index entry; unordered, the
+        -- planner scanned the table for the first row of the user (0.4 s at 1 M rows)
+        select timezone from {{ this }} s where s.user_id = u.user_id order by s.ended_at limit 1
     ) z on true
 ),
 
@@ -422,7 +424,12 @@ cross join lateral (
     select * from final
 ) r
 {%- if is_incremental() %}
-left join {{ this }} old on old.source_table = r.source_table and old.raw_id = r.raw_id
+-- lateral: one unique-index lookup per row written (a join hashed the whole table)
+left join lateral (
+    select o.raw_id, o.track_name, o.artist_name, o.album_name from {{ this }} o
+    where o.source_table = r.source_table and o.raw_id = r.raw_id
+    offset 0
+) old on true
 cross join lateral (
     select (old.track_name, old.artist_name, old.album_name)
            is distinct from (r.track_name, r.artist_name, r.album_name) and old.raw_id is not null as renamed

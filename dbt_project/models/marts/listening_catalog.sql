@@ -51,8 +51,12 @@ with streams as not materialized (
     select s.* from {{ ref('int_streams') }} s where s.user_id = u.user_id
 ),
 
-plays as (
-    select user_id, track_uri, track_name, artist_name, album_name, ms_listened, ended_at
+-- One pass over the listener's plays: every music item below is a sum over these few groups, so
+-- each play is hashed once (three sorts of every play before, one per item type).
+play_groups as (
+    select artist_name, track_name, album_name, track_uri,
+           count(*) as plays, sum(ms_listened) as ms_played, min(ended_at) as first_played_at,
+           max(ended_at) as last_played_at
     from streams
     where is_play
     {%- if scope == 'items' %}
@@ -61,44 +65,54 @@ plays as (
           select item_name from changed_items c where c.user_id = u.user_id and c.item_type = 'artist'
       ))
     {%- endif %}
+    group by artist_name, track_name, album_name, track_uri
+),
+
+track_uris as (
+    select artist_name, track_name, track_uri,
+           sum(plays) as plays, sum(ms_played) as ms_played, min(first_played_at) as first_played_at,
+           max(last_played_at) as last_played_at
+    from play_groups
+    where track_name is not null
+      {{- catalog_item_filter(scope, 'track', 'track_name', 'artist_name') }}
+    group by artist_name, track_name, track_uri
 ),
 
 items as (
-    select user_id, 'track' as item_type, track_name as item_name, artist_name,
-           mode() within group (order by track_uri) as uri,
-           count(*) as plays, sum(ms_listened) as ms_played, min(ended_at) as first_played_at,
-           max(ended_at) as last_played_at
-    from plays
-    where track_name is not null
-      {{- catalog_item_filter(scope, 'track', 'track_name', 'artist_name') }}
-    group by user_id, artist_name, track_name
+    -- The song's URI: its most played one, the first in URI order on a tie (as mode() would).
+    select 'track' as item_type, track_name as item_name, artist_name,
+           (array_agg(track_uri order by plays desc, track_uri) filter (where track_uri is not null))[1] as uri,
+           sum(plays)::bigint as plays, sum(ms_played) as ms_played, min(first_played_at) as first_played_at,
+           max(last_played_at) as last_played_at
+    from track_uris
+    group by artist_name, track_name
 
     union all
 
-    select user_id, 'artist', artist_name, null, null,
-           count(*), sum(ms_listened), min(ended_at), max(ended_at)
-    from plays
+    select 'artist', artist_name, null, null,
+           sum(plays)::bigint, sum(ms_played), min(first_played_at), max(last_played_at)
+    from play_groups
     where artist_name is not null
       {{- catalog_item_filter(scope, 'artist', 'artist_name') }}
-    group by user_id, artist_name
+    group by artist_name
 
     union all
 
-    select user_id, 'album', album_name, artist_name, null,
-           count(*), sum(ms_listened), min(ended_at), max(ended_at)
-    from plays
+    select 'album', album_name, artist_name, null,
+           sum(plays)::bigint, sum(ms_played), min(first_played_at), max(last_played_at)
+    from play_groups
     where album_name is not null
       {{- catalog_item_filter(scope, 'album', 'album_name', 'artist_name') }}
-    group by user_id, album_name, artist_name
+    group by album_name, artist_name
 
     union all
 
-    select user_id, 'show', coalesce(show_name, episode_name), null, null,
+    select 'show', coalesce(show_name, episode_name), null, null,
            count(*), sum(ms_listened), min(ended_at), max(ended_at)
     from streams
     where not is_duplicate and content_type = 'podcast' and coalesce(show_name, episode_name) is not null
       {{- catalog_item_filter(scope, 'show', 'coalesce(show_name, episode_name)') }}
-    group by user_id, coalesce(show_name, episode_name)
+    group by coalesce(show_name, episode_name)
 ),
 
 keyed as (
@@ -110,7 +124,7 @@ keyed as (
 )
 
 select
-    user_id,
+    u.user_id,
     item_type,
     item_name,
     artist_name,
