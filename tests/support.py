@@ -513,6 +513,24 @@ def run_models(full_refresh: bool = False, select: str | None = None) -> None:
     BUILT_DATABASES.add(app_database_url())
 
 
+POLLED_TRACK_URI = "spotify:track:4uLU6hMCjMI75M1A2tKUQC"
+
+
+def polled_play(played_at: str, title: str, uri: str = POLLED_TRACK_URI) -> dict[str, Any]:
+    """A recently-played item as Spotify's API sends it (artist "API Artist", album "API Album")."""
+    return {
+        "played_at": played_at,
+        "track": {
+            "id": uri.rsplit(":", 1)[-1],
+            "uri": uri,
+            "name": title,
+            "duration_ms": 200_000,
+            "artists": [{"name": "API Artist"}],
+            "album": {"name": "API Album"},
+        },
+    }
+
+
 def store_polled_plays(user_id: int, plays: Sequence[dict[str, Any]]) -> int:
     """Spotify recently-played items (the API's JSON shape) stored as a poll stores them; how many were new."""
     from orchestration.spotify.models import PlayHistory

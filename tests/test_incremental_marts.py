@@ -20,6 +20,7 @@ import pytest
 from reference import Reference
 from support import (
     ACCOUNT_FOLDER,
+    POLLED_TRACK_URI,
     EXTENDED_FOLDER,
     app_conn,
     assert_same_snapshots,
@@ -28,6 +29,7 @@ from support import (
     import_rows,
     new_user,
     run_models,
+    polled_play,
     snapshot,
     store_polled_plays,
     table_fingerprint,
@@ -326,7 +328,7 @@ def z_top_artists(uid: int) -> list[tuple[str, str, int]]:
 
 # -- listening_catalog recounts the items a build touched -------------------------------------------
 
-RENAMED_URI = "spotify:track:4uLU6hMCjMI75M1A2tKUQC"
+RENAMED_URI = POLLED_TRACK_URI  # the track polled_play plays
 
 
 def exported_play(ts: str, title: str, artist: str = "Export Artist") -> dict[str, Any]:
@@ -338,21 +340,6 @@ def exported_play(ts: str, title: str, artist: str = "Export Artist") -> dict[st
         master_metadata_album_album_name="Export Album",
         spotify_track_uri=RENAMED_URI,
     )
-
-
-def polled_play(played_at: str, title: str, uri: str = RENAMED_URI) -> dict[str, Any]:
-    """A recently-played item as Spotify's API sends it."""
-    return {
-        "played_at": played_at,
-        "track": {
-            "id": uri.rsplit(":", 1)[-1],
-            "uri": uri,
-            "name": title,
-            "duration_ms": 200_000,
-            "artists": [{"name": "API Artist"}],
-            "album": {"name": "API Album"},
-        },
-    }
 
 
 def catalog(uid: int) -> dict[tuple[str, str, str | None], tuple[int, Any]]:

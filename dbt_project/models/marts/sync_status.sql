@@ -6,6 +6,10 @@
                  'listening_catalog', 'recent_rankings'] %}
 -- depends_on: {{ ref(mart) }}
 {%- endfor %}
+{#- On a fresh database a Spotify sync can finish before the first build of the listening marts: the
+    automation then builds sync_status (downstream of the syncs) while coverage does not exist yet.
+    It reads no coverage rows then (every count 0), and the build that creates coverage rebuilds it. #}
+{%- set coverage_built = not execute or load_relation(ref('coverage')) is not none %}
 -- One row per user: status and time zone, the last import and its counts, per source the time
 -- span and number of streams, and the Spotify connection: token status, the last poll, the
 -- newest API play and detected gaps. Rebuilt whole (one row per user, read from small tables).
@@ -67,7 +71,15 @@ by_source as (
         min(local_date) filter (where plays > 0) as first_play_date,
         max(local_date) filter (where plays > 0) as last_play_date,
         count(*) as days_with_streams
+    {%- if coverage_built %}
     from {{ ref('coverage') }}
+    {%- else %}
+    from (
+        select null::integer as user_id, null::text as source, null::bigint as streams, null::bigint as plays,
+               null::timestamptz as first_stream_at, null::timestamptz as last_stream_at, null::date as local_date
+        where false
+    ) no_coverage_yet
+    {%- endif %}
     group by user_id, source
 ),
 
@@ -143,3 +155,4 @@ left join {{ ref('stg_app__spotify_tokens') }} t using (user_id)
 left join last_poll lp using (user_id)
 left join sync_counts sc using (user_id)
 left join api_plays ap using (user_id)
+
