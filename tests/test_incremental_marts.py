@@ -20,16 +20,16 @@ import pytest
 from reference import Reference
 from support import (
     ACCOUNT_FOLDER,
-    POLLED_TRACK_URI,
     EXTENDED_FOLDER,
+    POLLED_TRACK_URI,
     app_conn,
     assert_same_snapshots,
     extended_record,
     full_refresh_snapshot,
     import_rows,
     new_user,
-    run_models,
     polled_play,
+    run_models,
     snapshot,
     store_polled_plays,
     table_fingerprint,
