@@ -56,16 +56,22 @@
            coalesce(bool_or(whole) filter (where batch_at > w.at), false),
            coalesce(bool_or(batch_at = w.at), false)
     from {{ stream_batches_table() }}
-    cross join (select '{{ mart_watermark() }}'::timestamptz as at) w
+    -- the watermark in the same query (mart_watermark() would be a second round trip)
+    cross join (select {{ watermark_sql() }} as at) w
   {%- endset -%}
   {%- set result = run_query(sql) if execute else none -%}
   {{- return(result.rows[0] if result else (0, true, false)) -}}
 {%- endmacro %}
 
+{# This model's watermark as a scalar subquery (-infinity before its first build). #}
+{% macro watermark_sql() -%}
+  (select coalesce(max(consumed_batch_at), '-infinity'::timestamptz)
+   from {{ watermark_table() }} where model = '{{ this.name }}')
+{%- endmacro %}
+
 {% macro mart_watermark() -%}
   {%- set sql -%}
-    select coalesce(max(consumed_batch_at), '-infinity'::timestamptz)::text
-    from {{ watermark_table() }} where model = '{{ this.name }}'
+    select {{ watermark_sql() }}::text
   {%- endset -%}
   {%- set result = run_query(sql) if execute else none -%}
   {{- return(result.rows[0][0] if result else '-infinity') -}}
