@@ -1,11 +1,13 @@
-"""The fast import path (issue 12): slices parsed by msgspec, typed records, large files moved in slices.
+"""The fast import paths (issue 12): files read whole, slices parsed by msgspec, typed records, large
+files moved in slices.
 
 Each is checked against what it replaces: the exact path (ijson, record by record) for the rows a
-file gives, and an unsliced load for what lands in the raw table.
+file gives (and the errors it words), and an unsliced load for what lands in the raw table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
@@ -20,7 +22,7 @@ import pytest
 from support import extended_record, write_json
 
 from orchestration import users
-from orchestration.exports import reader, slices
+from orchestration.exports import reader, slices, whole
 from orchestration.exports.guard import GuardedReader
 from orchestration.exports.sources import Entry, Limits
 from orchestration.loading import raw_writer
@@ -65,11 +67,29 @@ def test_slices_refuse_what_is_not_one_json_list(doc: bytes) -> None:
         _all_slices(doc, 16)
 
 
-def _rows(path: Path, exact: bool) -> list[tuple[Any, ...]]:
+PATHS = ("whole", "streamed", "exact")
+
+
+def _rows(path: Path, how: str, monkeypatch: pytest.MonkeyPatch, limits: Limits = LIMITS) -> list[tuple[Any, ...]]:
+    """The rows of `path` read whole, streamed in slices, or by the exact path."""
     entry = Entry(path.name, path.stat().st_size, lambda: path.open("rb"))
-    if exact:
-        return list(reader._open_exact(entry, None, LIMITS, strict=True).rows)
-    return list(reader.open_history_file(entry, limits=LIMITS).rows)
+    if how == "exact":
+        return list(reader._open_exact(entry, None, limits, strict=True).rows)
+    monkeypatch.setattr(reader, "WHOLE_FILE_BYTES", whole.WHOLE_FILE_BYTES if how == "whole" else 0)
+    return list(reader.open_history_file(entry, limits=limits).rows)
+
+
+def _read_whole(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, for each file read from now on, whether it was parsed whole (True) or left to streaming."""
+    taken: list[bool] = []
+
+    def spy(*args: Any) -> Any:
+        rows = whole.whole_rows(*args)
+        taken.append(rows is not None)
+        return rows
+
+    monkeypatch.setattr(reader, "whole_rows", spy)
+    return taken
 
 
 def test_fast_path_rows_equal_the_exact_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,10 +107,108 @@ def test_fast_path_rows_equal_the_exact_path(tmp_path: Path, monkeypatch: pytest
         records.append(record)
     path = write_json(tmp_path / "Streaming_History_Audio_2021.json", records)
 
-    fast = _rows(path, exact=False)
-    assert fast == _rows(path, exact=True)
+    fast = _rows(path, "streamed", monkeypatch)
+    assert fast == _rows(path, "exact", monkeypatch)
     assert len(fast) == 400
     assert not any("listener" in str(row) or "192.0.2.1" in str(row) for row in fast)
+
+
+def _typical_records() -> list[dict[str, Any]]:
+    """What Spotify writes: personal keys, nulls, podcasts, identical records, escapes and non-ASCII text."""
+    records: list[dict[str, Any]] = []
+    for i in range(300):
+        record = extended_record(f"2021-06-{1 + i % 28:02d}T08:{i % 60:02d}:{i % 7:02d}Z", 1000 + i)
+        record["master_metadata_track_name"] = f'Lied "{i}" \\ für dich\n\t ♫ 𝄞'
+        if i % 10 == 3:
+            record.update(username="listener", ip_addr_decrypted="192.0.2.1", user_agent_decrypted=None)
+        if i % 11 == 0:
+            record.update(
+                master_metadata_track_name=None, spotify_track_uri=None, episode_name="Ep", episode_show_name="Show"
+            )
+        records.append(record)
+    records.insert(120, dict(records[40]))  # the same record twice
+    return records
+
+
+def test_a_file_read_whole_gives_the_rows_of_the_other_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_json(tmp_path / "Streaming_History_Audio_2021.json", _typical_records())
+    taken = _read_whole(monkeypatch)
+    rows = {how: _rows(path, how, monkeypatch) for how in PATHS}
+    assert taken == [True]  # then streamed (WHOLE_FILE_BYTES 0): no whole reading tried
+    assert rows["whole"] == rows["streamed"] == rows["exact"]
+    assert len(rows["whole"]) == 301
+    assert not any("listener" in str(row) or "192.0.2.1" in str(row) for row in rows["whole"])
+
+    with_bom = tmp_path / "endsong_1.json"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert _rows(with_bom, "whole", monkeypatch) == rows["exact"]
+    assert taken[-1] is True
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda r: r.update(username={"nested": [[1]]}), id="a personal key holding a list"),
+        pytest.param(lambda r: r.update(ip_addr_decrypted=12), id="a personal key holding a number"),
+        pytest.param(lambda r: r.update(dj_mode=True), id="an unknown key (kept in extra)"),
+        pytest.param(lambda r: r.update(ms_played=2**63), id="a number past int64 (refused by both)"),
+    ],
+)
+def test_whole_reading_leaves_to_streaming_what_it_cannot_vouch_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Any
+) -> None:
+    records = _typical_records()
+    change(records[200])
+    path = write_json(tmp_path / "Streaming_History_Audio_2021.json", records)
+    taken = _read_whole(monkeypatch)
+    outcome = []
+    for how in ("whole", "exact"):
+        try:
+            outcome.append(_rows(path, how, monkeypatch))
+        except reader.InvalidFileError as exc:
+            outcome.append(str(exc))
+    assert outcome[0] == outcome[1]
+    assert taken == [False]
+
+
+@pytest.mark.parametrize(
+    ("cap", "message"),
+    [
+        ("max_record_bytes", "larger than"),
+        ("max_string_bytes", "longer than"),
+    ],
+)
+def test_a_record_past_a_cap_is_refused_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: str, message: str
+) -> None:
+    """A file whose records all parse still goes to the caps' checks: the errors are the exact path's."""
+    records = _typical_records()
+    records[250]["master_metadata_album_album_name"] = "A" * 3000
+    path = write_json(tmp_path / "Streaming_History_Audio_2021.json", records)
+    limits = dataclasses.replace(LIMITS, **{cap: 2500})
+    taken = _read_whole(monkeypatch)
+    errors = []
+    for how in PATHS:
+        with pytest.raises(reader.InvalidFileError) as caught:
+            _rows(path, how, monkeypatch, limits)
+        errors.append(str(caught.value))
+    assert taken == [False]
+    assert errors[0] == errors[1] == errors[2]
+    assert message in errors[0]
+
+
+def test_a_file_read_whole_reports_its_bytes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The progress bar sees every byte once, whether the whole reading keeps the rows or streaming does."""
+    for name, change in (("endsong_0.json", None), ("endsong_1.json", {"dj_mode": 1})):
+        records = _typical_records()
+        if change:
+            records[10].update(change)
+        path = write_json(tmp_path / name, records)
+        seen: list[int] = []
+        entry = Entry(path.name, path.stat().st_size, lambda path=path: path.open("rb"))
+        rows = list(reader.open_history_file(entry, seen.append, LIMITS).rows)
+        assert len(rows) == 301
+        assert sum(seen) == path.stat().st_size
 
 
 @pytest.mark.parametrize(
@@ -110,11 +228,11 @@ def test_a_bad_record_deep_in_a_file_is_named_as_before(
     records[300].update(bad)
     path = write_json(tmp_path / "endsong_0.json", records)
     errors = []
-    for exact in (False, True):
+    for how in PATHS:
         with pytest.raises(reader.InvalidFileError) as caught:
-            _rows(path, exact)
+            _rows(path, how, monkeypatch)
         errors.append(str(caught.value))
-    assert errors[0] == errors[1]
+    assert errors[0] == errors[1] == errors[2]
     assert message in errors[0]
 
 

@@ -8,6 +8,7 @@ A row is the tuple the raw table's COPY expects: (record_no, *format fields, ext
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ from orchestration.exports.slices import decode as slice_items
 from orchestration.exports.slices import record_slices
 from orchestration.exports.sources import Entry, Limits
 from orchestration.exports.typed import TypedRows
+from orchestration.exports.whole import WHOLE_FILE_BYTES, read_whole, whole_rows
 
 Row = tuple[Any, ...]
 _PEEK = 64 * 1024
@@ -72,13 +74,27 @@ def open_history_file(
     is an error, because skipping one would silently lose plays. Every byte passes the parsing
     caps (guard.py) before a parser sees it.
 
-    The file is parsed in slices of whole records by msgspec (record_slices). Whatever that fast
-    path does not accept — a JSON error, a cap exceeded, anything unexpected — is read again from the
-    start by the exact path (ijson, one record at a time), which decides what happens and words the
-    error: the fast path never accepts what the exact one refuses, and never changes a message.
+    A file up to WHOLE_FILE_BYTES is read into memory and parsed at once when it is certain to give
+    what streaming gives (whole.py); otherwise, and for larger files, it is parsed in slices of whole
+    records by msgspec (record_slices). Whatever that fast path does not accept — a JSON error, a cap
+    exceeded, anything unexpected — is read again from the start by the exact path (ijson, one record
+    at a time), which decides what happens and words the error: the fast paths never accept what the
+    exact one refuses, and never change a message.
     """
     strict = looks_like_history_file(entry.name)
     limits = limits or Limits.from_settings()
+    if entry.size <= WHOLE_FILE_BYTES:
+        data = read_whole(entry, on_bytes)
+        history = _open_streamed(Entry(entry.name, len(data), lambda: io.BytesIO(data)), None, limits, strict)
+        rows = whole_rows(history.format, data, limits)
+        if rows is not None:
+            history.rows = iter(rows)
+        return history
+    return _open_streamed(entry, on_bytes, limits, strict)
+
+
+def _open_streamed(entry: Entry, on_bytes: Callable[[int], None] | None, limits: Limits, strict: bool) -> HistoryFile:
+    """The format from the first slice, the rows from the slices (or from the exact path)."""
     stream = entry.opener()
     counting = _Counting(stream, on_bytes)
     try:

@@ -38,15 +38,19 @@ _NON_NEGATIVE_INT64 = msgspec.Meta(ge=0, le=2**63 - 1)
 
 
 @cache
-def _decoder(fmt: ExportFormat) -> msgspec.json.Decoder[Any]:
+def _decoder(fmt: ExportFormat, scalar_personal: bool = False) -> msgspec.json.Decoder[Any]:
     fields: list[tuple[str, Any, Any]] = []
     for f in fmt.fields:
         kind: Any = PYTHON_TYPES[f.kind]
         if f.kind is Kind.INT:
             kind = Annotated[int, _NON_NEGATIVE_INT64 if f.non_negative else _INT64]
         fields.append((f.key, kind, msgspec.NODEFAULT) if f.required else (f.key, kind | None, None))
-    # Personal keys Spotify writes are read over unparsed, and never stored.
-    fields += [(key, msgspec.Raw, msgspec.Raw()) for key in sorted(PERSONAL_KEYS)]
+    # Personal keys Spotify writes are read over unparsed, and never stored; `scalar_personal` takes only
+    # the strings (or nulls) Spotify writes there, so a record holds no nesting at all.
+    fields += [
+        (key, str | bool | None, None) if scalar_personal else (key, msgspec.Raw, msgspec.Raw())
+        for key in sorted(PERSONAL_KEYS)
+    ]
     record = msgspec.defstruct(
         f"{fmt.name}_record", fields, kw_only=True, forbid_unknown_fields=True, gc=False, omit_defaults=False
     )
@@ -56,8 +60,8 @@ def _decoder(fmt: ExportFormat) -> msgspec.json.Decoder[Any]:
 class TypedRows:
     """Turns one slice (the text of a JSON list of records) into rows, or None when it needs RowBuilder."""
 
-    def __init__(self, fmt: ExportFormat) -> None:
-        self._decode = _decoder(fmt).decode
+    def __init__(self, fmt: ExportFormat, scalar_personal: bool = False) -> None:
+        self._decode = _decoder(fmt, scalar_personal).decode
         self._width = len(fmt.fields)
         earliest, latest = time_window()
         self._ts = attrgetter(fmt.time_field.key)

@@ -1,0 +1,64 @@
+"""A file small enough to hold (every file of Spotify's ZIPs: about 12 MB) is parsed at once.
+
+Reading it whole skips what the streaming path spends on every byte — the input guard's scan and the
+cutting into slices — and msgspec parses it in two C passes: once into the records' raw text (their
+sizes), once into typed records (typed.py). Both passes are taken only when the result is certain to be
+what the streaming path would give:
+
+* every record is within the parsing caps: no record larger than IMPORT_MAX_RECORD_BYTES, and none
+  larger than IMPORT_MAX_STRING_BYTES, so no string or number in it is longer either;
+* every record is flat: known keys with scalar values, personal keys holding strings (so no nesting);
+* the typed checks of a slice hold for the whole file (timestamps' shape, time window).
+
+Anything else answers None and the caller streams the file as before, from the bytes already read, so
+errors are found and worded by the same code as always.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from orchestration.exports.errors import ExportError
+from orchestration.exports.formats import ExportFormat
+from orchestration.exports.sources import Entry, Limits
+from orchestration.exports.typed import TypedRows
+
+Row = tuple[Any, ...]
+WHOLE_FILE_BYTES = 64 * 1024 * 1024
+"""Files up to this size are read whole (memory: the file and its rows, about twice its size)."""
+_READ = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+_RECORD_TEXTS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def read_whole(entry: Entry, on_bytes: Callable[[int], None] | None) -> bytes:
+    """The file's bytes, reporting progress as they are read; read errors become ExportError."""
+    parts = []
+    stream = entry.opener()
+    try:
+        while data := stream.read(_READ):
+            parts.append(data)
+            if on_bytes is not None:
+                on_bytes(len(data))
+    except OSError as exc:
+        raise ExportError(f"read error: {exc}") from exc
+    finally:
+        stream.close()
+    return b"".join(parts)
+
+
+def whole_rows(fmt: ExportFormat, data: bytes, limits: Limits) -> list[Row] | None:
+    """All rows of a file in `fmt`, parsed at once; None when the streaming path must decide."""
+    text = data.removeprefix(_BOM)
+    try:
+        records = _RECORD_TEXTS.decode(text)
+    except msgspec.DecodeError:
+        return None
+    largest = max(map(len, records), default=0)
+    del records
+    if largest > min(limits.max_record_bytes, limits.max_string_bytes):
+        return None
+    return TypedRows(fmt, scalar_personal=True).rows(text, 1)
