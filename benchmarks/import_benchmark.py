@@ -19,7 +19,7 @@ the generation or of another part:
 * cli: `spotify-history import PATH --user NAME --json` for a second, empty user: the same import as
   a Dagster run, including Dagster's start-up and in-process run overhead;
 * parse alone (the limit measured alongside): the same files read and parsed by the importer's JSON
-  parser into Python objects, nothing else (msgspec; a file up to 64 MB at once, as the importer
+  parser into Python objects, nothing else (msgspec; a file up to 16 MB at once, as the importer
   reads it, a larger one checked by the guard and parsed slice by slice).
 
 Each rate is printed beside its target (issue 12) and whether it is met.

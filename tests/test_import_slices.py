@@ -197,6 +197,19 @@ def test_a_record_past_a_cap_is_refused_as_before(
     assert message in errors[0]
 
 
+def test_only_files_up_to_the_size_limit_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays flat in file size: a larger file streams, whatever it holds."""
+    path = write_json(tmp_path / "endsong_0.json", _typical_records())
+    size = path.stat().st_size
+    assert whole.WHOLE_FILE_BYTES <= 16 * 1024 * 1024
+    taken = _read_whole(monkeypatch)
+    for limit in (size, size - 1):
+        monkeypatch.setattr(reader, "WHOLE_FILE_BYTES", limit)
+        entry = Entry(path.name, size, lambda: path.open("rb"))
+        assert len(list(reader.open_history_file(entry, limits=LIMITS).rows)) == 301
+    assert taken == [True]
+
+
 def test_a_file_read_whole_reports_its_bytes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The progress bar sees every byte once, whether the whole reading keeps the rows or streaming does."""
     for name, change in (("endsong_0.json", None), ("endsong_1.json", {"dj_mode": 1})):
