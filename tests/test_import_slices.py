@@ -23,6 +23,7 @@ from support import extended_record, write_json
 
 from orchestration import users
 from orchestration.exports import reader, slices, whole
+from orchestration.exports.errors import ExportError
 from orchestration.exports.guard import GuardedReader
 from orchestration.exports.sources import Entry, Limits
 from orchestration.loading import raw_writer
@@ -208,6 +209,14 @@ def test_only_files_up_to_the_size_limit_are_read_whole(tmp_path: Path, monkeypa
         entry = Entry(path.name, size, lambda: path.open("rb"))
         assert len(list(reader.open_history_file(entry, limits=LIMITS).rows)) == 301
     assert taken == [True]
+
+
+def test_a_file_that_grows_while_read_whole_is_refused() -> None:
+    """Memory stays bounded: reading stops past the size the file had when the import began."""
+    doc = json.dumps([extended_record("2021-05-01T12:00:00Z")]).encode()
+    entry = Entry("endsong_0.json", len(doc) - 1, lambda: io.BytesIO(doc))
+    with pytest.raises(ExportError, match="grew while it was being read"):
+        reader.open_history_file(entry, limits=LIMITS)
 
 
 def test_a_file_read_whole_reports_its_bytes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,11 +37,19 @@ _RECORD_TEXTS = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def read_whole(entry: Entry, on_bytes: Callable[[int], None] | None) -> bytes:
-    """The file's bytes, reporting progress as they are read; read errors become ExportError."""
+    """The file's bytes, reporting progress as they are read; read errors become ExportError.
+
+    Reading stops past the size the file had when the import began (a ZIP member cannot grow: its reader
+    refuses more bytes than its header declares), so memory stays bounded whatever the file turns into.
+    """
     parts = []
+    left = entry.size
     stream = entry.opener()
     try:
         while data := stream.read(_READ):
+            left -= len(data)
+            if left < 0:
+                raise ExportError(f"{entry.name}: the file grew while it was being read; import it again")
             parts.append(data)
             if on_bytes is not None:
                 on_bytes(len(data))
