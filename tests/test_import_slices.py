@@ -219,6 +219,25 @@ def test_a_file_that_grows_while_read_whole_is_refused() -> None:
         reader.open_history_file(entry, limits=LIMITS)
 
 
+def test_deep_nesting_past_the_first_slice_is_refused_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """msgspec stops deep nesting with a RecursionError: the whole reading leaves it to the exact path."""
+    head = json.dumps(_typical_records()).encode()[:-1]  # past the first slice the format is read from
+    nested = b'{"ts": "2021-06-01T08:00:00Z", "ms_played": 1, "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    path = tmp_path / "Streaming_History_Audio_2021.json"
+    path.write_bytes(head + b", " + nested + b"]")
+    taken = _read_whole(monkeypatch)
+    errors = []
+    for how in PATHS:
+        with pytest.raises(reader.InvalidFileError) as caught:
+            _rows(path, how, monkeypatch)
+        errors.append(str(caught.value))
+    assert taken == [False]
+    assert errors[0] == errors[1] == errors[2]
+    assert "record 302" in errors[0] and "IMPORT_MAX_DEPTH" in errors[0]
+
+
 def test_a_file_read_whole_reports_its_bytes_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The progress bar sees every byte once, whether the whole reading keeps the rows or streaming does."""
     for name, change in (("endsong_0.json", None), ("endsong_1.json", {"dj_mode": 1})):

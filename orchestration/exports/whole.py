@@ -65,10 +65,10 @@ def whole_rows(fmt: ExportFormat, data: bytes, limits: Limits) -> list[Row] | No
     text = data.removeprefix(_BOM)
     try:
         records = _RECORD_TEXTS.decode(text)
-    except msgspec.DecodeError:
+        largest = max(map(len, records), default=0)
+        del records
+        if largest > min(limits.max_record_bytes, limits.max_string_bytes):
+            return None
+        return TypedRows(fmt, scalar_personal=True).rows(text, 1)
+    except (msgspec.DecodeError, RecursionError):  # msgspec stops deep nesting with a RecursionError
         return None
-    largest = max(map(len, records), default=0)
-    del records
-    if largest > min(limits.max_record_bytes, limits.max_string_bytes):
-        return None
-    return TypedRows(fmt, scalar_personal=True).rows(text, 1)
