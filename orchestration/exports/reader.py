@@ -38,10 +38,9 @@ from orchestration.exports.guard import GuardedReader, RecordLimitError
 from orchestration.exports.slices import decode as slice_items
 from orchestration.exports.slices import record_slices
 from orchestration.exports.sources import Entry, Limits
-from orchestration.exports.typed import TypedRows
+from orchestration.exports.typed import Row, TypedRows
 from orchestration.exports.whole import WHOLE_FILE_BYTES, read_whole, whole_rows
 
-Row = tuple[Any, ...]
 _PEEK = 64 * 1024
 _BOM = b"\xef\xbb\xbf"
 
@@ -72,7 +71,8 @@ def open_history_file(
 
     Files whose names say they are listening history are never skipped: any problem with them
     is an error, because skipping one would silently lose plays. Every byte passes the parsing
-    caps (guard.py) before a parser sees it.
+    caps (guard.py) before a streaming parser sees it; a file read whole is parsed by msgspec first (in
+    C, its memory bounded by the file's size) and held to the same caps by its records' sizes.
 
     A file up to WHOLE_FILE_BYTES is read into memory and parsed at once when it is certain to give
     what streaming gives (whole.py); otherwise, and for larger files, it is parsed in slices of whole

@@ -17,16 +17,14 @@ errors are found and worded by the same code as always.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
 
 from orchestration.exports.errors import ExportError
 from orchestration.exports.formats import ExportFormat
 from orchestration.exports.sources import Entry, Limits
-from orchestration.exports.typed import TypedRows
+from orchestration.exports.typed import Row, TypedRows
 
-Row = tuple[Any, ...]
 WHOLE_FILE_BYTES = 16 * 1024 * 1024
 """Files up to this size are read whole. Memory grows with the file: its bytes, then its records' Python
 objects (about 3.5 × the file in all: a 65 MB file took an import to 283 MB), so only files of Spotify's own
