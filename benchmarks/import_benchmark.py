@@ -334,10 +334,10 @@ def _read_only(entry: Any) -> int:
 def _parse_only(entry: Any) -> int:
     """The importer's JSON parsing alone, into Python objects: a file up to WHOLE_FILE_BYTES read and parsed
     at once by msgspec (as the importer reads it), a larger one through the guard, slice by slice."""
-    from orchestration.exports.reader import NotHistory, _guarded
+    from orchestration.exports.reader import NotHistory, _guarded, read_whole
     from orchestration.exports.slices import decode, record_slices
     from orchestration.exports.sources import Limits
-    from orchestration.exports.whole import WHOLE_FILE_BYTES, read_whole
+    from orchestration.exports.whole import WHOLE_FILE_BYTES
 
     if entry.size <= WHOLE_FILE_BYTES:
         try:

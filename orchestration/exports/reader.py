@@ -39,9 +39,10 @@ from orchestration.exports.slices import decode as slice_items
 from orchestration.exports.slices import record_slices
 from orchestration.exports.sources import Entry, Limits
 from orchestration.exports.typed import Row, TypedRows
-from orchestration.exports.whole import WHOLE_FILE_BYTES, read_whole, whole_rows
+from orchestration.exports.whole import WHOLE_FILE_BYTES, whole_rows
 
 _PEEK = 64 * 1024
+_WHOLE_READ = 1 << 20
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -91,6 +92,24 @@ def open_history_file(
             history.rows = iter(rows)
         return history
     return _open_streamed(entry, on_bytes, limits, strict)
+
+
+def read_whole(entry: Entry, on_bytes: Callable[[int], None] | None) -> bytes:
+    """The file's bytes, read as every path reads (progress reported, read errors as ExportError).
+
+    Reading stops past the size the file had when the import began (a ZIP member cannot grow: its reader
+    refuses more bytes than its header declares), so memory stays bounded whatever the file turns into.
+    """
+    parts = []
+    counting = _Counting(entry.opener(), on_bytes)
+    try:
+        while data := counting.read(_WHOLE_READ):
+            if counting.count > entry.size:
+                raise ExportError(f"{entry.name}: the file grew while it was being read; import it again")
+            parts.append(data)
+    finally:
+        counting.close()
+    return b"".join(parts)
 
 
 def _open_streamed(entry: Entry, on_bytes: Callable[[int], None] | None, limits: Limits, strict: bool) -> HistoryFile:
@@ -447,6 +466,9 @@ class _Counting:
         if self._on_bytes is not None and data:
             self._on_bytes(len(data))
         return data
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 class _Prepend:

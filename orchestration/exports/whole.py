@@ -16,46 +16,18 @@ errors are found and worded by the same code as always.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import msgspec
 
-from orchestration.exports.errors import ExportError
 from orchestration.exports.formats import ExportFormat
-from orchestration.exports.sources import Entry, Limits
+from orchestration.exports.sources import Limits
 from orchestration.exports.typed import Row, TypedRows
 
 WHOLE_FILE_BYTES = 16 * 1024 * 1024
 """Files up to this size are read whole. Memory grows with the file: its bytes, then its records' Python
 objects (about 3.5 × the file in all: a 65 MB file took an import to 283 MB), so only files of Spotify's own
 size (about 12 MB) are read whole and memory stays flat for larger ones."""
-_READ = 1 << 20
 _BOM = b"\xef\xbb\xbf"
 _RECORD_TEXTS = msgspec.json.Decoder(list[msgspec.Raw])
-
-
-def read_whole(entry: Entry, on_bytes: Callable[[int], None] | None) -> bytes:
-    """The file's bytes, reporting progress as they are read; read errors become ExportError.
-
-    Reading stops past the size the file had when the import began (a ZIP member cannot grow: its reader
-    refuses more bytes than its header declares), so memory stays bounded whatever the file turns into.
-    """
-    parts = []
-    left = entry.size
-    stream = entry.opener()
-    try:
-        while data := stream.read(_READ):
-            left -= len(data)
-            if left < 0:
-                raise ExportError(f"{entry.name}: the file grew while it was being read; import it again")
-            parts.append(data)
-            if on_bytes is not None:
-                on_bytes(len(data))
-    except OSError as exc:
-        raise ExportError(f"read error: {exc}") from exc
-    finally:
-        stream.close()
-    return b"".join(parts)
 
 
 def whole_rows(fmt: ExportFormat, data: bytes, limits: Limits) -> list[Row] | None:
