@@ -25,9 +25,9 @@ the generation or of another part:
 Each rate is printed beside its target (issue 12) and whether it is met.
 
 --breakdown instead times the pieces: the sha256, reading (inflate only), JSON parsing only, parsing
-+ row building, instrumented imports (time in RawWriter._copy / _flush on the writer thread, time the
-parser waits for the writer) and the database side alone (the same import with its rows parsed
-beforehand, in memory).
++ row building, instrumented imports (time the writer spends in COPY and in moving files into the raw
+table, and waiting for the parsing side) and the database side alone (the same import with its rows
+parsed and encoded beforehand, in memory).
 
 The output is human-readable lines and, last, one JSON line with every figure.
 """
@@ -107,32 +107,37 @@ def _postgres_cpu() -> float | None:
 class Meter:
     """Wall time of a block of work and the CPU time spent meanwhile by Python, Postgres and the rest.
 
-    Python is this process (RUSAGE_SELF) or the child processes waited for in the block
-    (RUSAGE_CHILDREN). "Other" is every other process on the machine plus kernel work such as
-    writeback: when it is large, something else competed for the CPUs and the figures are noisy.
+    Python is this process and the children it waited for in the block (the import's parsing
+    process), or only those children (RUSAGE_CHILDREN: a CLI run and what it started).
+    "Other" is every other process on the machine plus kernel work such as writeback: when it is
+    large, something else competed for the CPUs and the figures are noisy.
     """
 
     def __init__(self, who: int = resource.RUSAGE_SELF) -> None:
         self._who = who
 
-    def _python_cpu(self) -> float:
-        usage = resource.getrusage(self._who)
+    @staticmethod
+    def _cpu(who: int) -> float:
+        usage = resource.getrusage(who)
         return usage.ru_utime + usage.ru_stime
 
     def __enter__(self) -> Meter:
-        self._pg, self._busy, self._cpu = _postgres_cpu(), _busy_cpu(), self._python_cpu()
+        self._pg, self._busy = _postgres_cpu(), _busy_cpu()
+        self._own, self._children = self._cpu(self._who), self._cpu(resource.RUSAGE_CHILDREN)
         self._wall = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._wall
-        self.python_cpu = self._python_cpu() - self._cpu
+        self.children_cpu = self._cpu(resource.RUSAGE_CHILDREN) - self._children
+        own = self._cpu(self._who) - self._own
+        self.python_cpu = own if self._who == resource.RUSAGE_CHILDREN else own + self.children_cpu
         busy, pg = _busy_cpu() - self._busy, _postgres_cpu()
         self.postgres_cpu = None if pg is None or self._pg is None else pg - self._pg
         self.other_cpu = busy - self.python_cpu - (self.postgres_cpu or 0.0)
 
     def figures(self, records: int) -> dict[str, Any]:
-        return {
+        figures = {
             "records": records,
             "seconds": round(self.seconds, 2),
             "records_per_second": round(records / self.seconds),
@@ -140,6 +145,9 @@ class Meter:
             "postgres_cpu_seconds": None if self.postgres_cpu is None else round(self.postgres_cpu, 2),
             "other_cpu_seconds": round(self.other_cpu, 2),
         }
+        if self._who == resource.RUSAGE_SELF:
+            figures["parsing_process_cpu_seconds"] = round(self.children_cpu, 2)
+        return figures
 
 
 def wait_until_quiet(timeout: float) -> None:
@@ -274,9 +282,16 @@ def machine() -> dict[str, Any]:
 
 
 def child(part: str, path: Path, user: str) -> dict[str, Any]:
-    """Run one part in a child process; returns its figures and the child's peak RSS."""
+    """Run one part in a child process; returns its figures and the child's peak RSS.
+
+    An import that started a parsing process reports both peaks, and the peak RSS is their sum (an upper
+    bound: wait4 alone gives the larger of the two).
+    """
     lines, peak_mb = run_measured([sys.executable, __file__, "--child", part, "--path", str(path), "--user", user])
-    return {**json.loads(lines[-1]), "peak_rss_mb": peak_mb}
+    figures = json.loads(lines[-1])
+    if figures.get("parsing_process_peak_rss_mb"):
+        peak_mb = figures["importing_process_peak_rss_mb"] + figures["parsing_process_peak_rss_mb"]
+    return {**figures, "peak_rss_mb": round(peak_mb, 1)}
 
 
 def timed_import(path: Path, user: str) -> tuple[Any, Meter]:
@@ -298,6 +313,9 @@ def child_import(path: Path, user: str) -> dict[str, Any]:
         "duplicates": result.duplicates,
         "files": len(result.files),
         "rss_before_import_mb": rss_before,
+        "importing_process_peak_rss_mb": _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+        # At least the parsing process's peak (Linux also carries over the RSS it was forked with).
+        "parsing_process_peak_rss_mb": _mb(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss),
     }
 
 
@@ -318,10 +336,14 @@ def cli_import(path: Path, user: str) -> dict[str, Any]:
 # -- --breakdown: where the time goes ----------------------------------------------------------------
 
 
-def _entries(path: Path) -> list[Any]:
+def _source(path: Path) -> Any:
     from orchestration.exports.sources import Limits, open_source
 
-    return open_source(path, Limits.from_settings()).entries
+    return open_source(path, Limits.from_settings())
+
+
+def _entries(path: Path) -> list[Any]:
+    return _source(path).entries  # type: ignore[no-any-return]
 
 
 def _read_only(entry: Any) -> int:
@@ -403,7 +425,7 @@ def patched(patches: Patch) -> Iterator[None]:
 
 
 def _timing(spent: dict[str, float]) -> Patch:
-    """Add the wall time of the importer's parsing loop and of RawWriter's steps to `spent`."""
+    """Add the wall time of the importer's loading loop and of RawWriter's steps to `spent`."""
     from orchestration.loading import importer
     from orchestration.loading.raw_writer import RawWriter
 
@@ -418,49 +440,37 @@ def _timing(spent: dict[str, float]) -> Patch:
 
         return wrapper
 
-    targets = [
-        (importer, "_load"),
-        (RawWriter, "_put"),
-        (RawWriter, "close"),
-        (RawWriter, "_copy"),
-        (RawWriter, "_flush"),
-    ]
-    return dict.fromkeys(targets, timed)
+    return dict.fromkeys([(importer, "_load"), (RawWriter, "write"), (RawWriter, "end_file")], timed)
 
 
-def _prebuilt_rows(path: Path) -> Patch:
-    """The importer's open_history_file answered from rows parsed and built beforehand, in memory."""
-    from orchestration.exports.reader import NotHistory
+def _prebuilt_messages(path: Path) -> Patch:
+    """The importer's parsing side answered from messages made beforehand, in memory (COPY text included)."""
+    from orchestration.exports.sources import Limits
     from orchestration.loading import importer
+    from orchestration.loading.parsing import Message, parse_source
 
-    prebuilt = {}
-    for entry in _entries(path):
-        if (history := _history(entry)) is not None:
-            history.rows = iter(list(history.rows))
-            prebuilt[entry.name] = history
+    messages: list[Message] = []
+    parse_source(_source(path), Limits.from_settings(), messages.append)
 
-    def open_prebuilt(entry: Any, *args: Any) -> Any:
-        if entry.name not in prebuilt:
-            raise NotHistory("not listening history")
-        return prebuilt[entry.name]
+    @contextmanager
+    def prebuilt(*_args: Any) -> Iterator[Iterator[Message]]:
+        yield iter(messages)
 
-    return {(importer, "open_history_file"): lambda _original: open_prebuilt}
+    return {(importer, "_parser"): lambda _original: prebuilt}
 
 
 def _instrumented_import(path: Path, user: str, patches: Patch | None = None) -> dict[str, Any]:
     spent: dict[str, float] = {}
     with patched({**_timing(spent), **(patches or {})}):
         result, meter = timed_import(path, user)
-    load = spent["_load"]
+    load, copy, flush = spent["_load"], spent.get("write", 0.0), spent.get("end_file", 0.0)
     return {
         **meter.figures(result.records),
         "inserted": result.inserted,
         "outside_load_seconds": round(meter.seconds - load, 2),  # sha256, scan, registry, commit
-        "parser_busy_seconds": round(load - spent["_put"] - spent["close"], 2),
-        "parser_waits_for_writer_seconds": round(spent["_put"], 2),
-        "final_wait_for_writer_seconds": round(spent["close"], 2),
-        "writer_copy_seconds": round(spent.get("_copy", 0.0), 2),
-        "writer_flush_seconds": round(spent.get("_flush", 0.0), 2),
+        "writer_copy_seconds": round(copy, 2),  # COPY into the stage (and slices of large files moved)
+        "writer_flush_seconds": round(flush, 2),  # each file moved from the stage into the raw table
+        "writer_waits_for_parser_seconds": round(load - copy - flush, 2),
     }
 
 
@@ -484,7 +494,7 @@ def child_breakdown(path: Path, user: str) -> dict[str, Any]:
             "import_instrumented": functools.partial(_instrumented_import, path, user),
             "reimport_instrumented": functools.partial(_instrumented_import, path, user),
             # The same import with parsing done beforehand: what the database side alone allows.
-            "database_only": lambda: _instrumented_import(path, add_user(f"{user}-db"), _prebuilt_rows(path)),
+            "database_only": lambda: _instrumented_import(path, add_user(f"{user}-db"), _prebuilt_messages(path)),
         }
     )
 
@@ -572,8 +582,8 @@ def report(result: dict[str, Any]) -> None:
     print(f"database: {m['postgres']}")
     print(f"code: {result['code']}")
     print(f"export: {result['export']} ({result['export_mb']:,} MB, {result['layout']})")
-    print("(CPU seconds in brackets: python = the importing process, postgres = the server, other = the rest")
-    print(" of the machine; a large 'other' means something else competed for the CPUs)")
+    print("(CPU seconds in brackets: python = the importing process with its parsing process, postgres = the")
+    print(" server, other = the rest of the machine; a large 'other' means something else competed for the CPUs)")
     for key, label in PARTS.items():
         if key in result:
             print(_line(label, result[key]))

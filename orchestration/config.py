@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MiB = 1024**2
 GiB = 1024**3
 
 
@@ -59,6 +60,11 @@ class Settings(BaseSettings):
     import_max_depth: int = Field(default=32, ge=2, description="Deepest nesting of lists and objects.")
     import_max_string_bytes: int = Field(default=256 * 1024, gt=0, description="Longest string or number.")
     import_max_record_bytes: int = Field(default=1024 * 1024, gt=0, description="Largest record (list item).")
+    import_parser_process_bytes: int = Field(
+        default=32 * MiB,
+        ge=0,
+        description="Imports of at least this much JSON are parsed by a child process (0: every import).",
+    )
 
     # Spotify Web API (README "Connecting Spotify"). Without a client id, `auth` commands explain
     # what to configure and `up` runs the fake Spotify (demo mode).

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from support import (
     write_zip,
 )
 
+from orchestration.config import get_settings
 from orchestration.exports.sources import Limits
 from orchestration.loading.importer import ImportFailedError, import_path
 
@@ -242,9 +243,20 @@ CASES = {
 }
 
 
+@pytest.fixture(params=["thread", "process"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Where the import parses: on a thread (small sources) or in its parsing process (large ones)."""
+    if request.param == "process":
+        monkeypatch.setenv("IMPORT_PARSER_PROCESS_BYTES", "0")
+    get_settings.cache_clear()
+    yield request.param
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_bad_input_is_refused_and_leaves_raw_tables_alone(
-    case: Bad, tmp_path: Path, conn: psycopg.Connection, user: str
+    case: Bad, parser: str, tmp_path: Path, conn: psycopg.Connection, user: str
 ) -> None:
     path = case.build(tmp_path)
     before = raw_snapshot(conn)
@@ -318,7 +330,10 @@ except ImportFailedError as exc:
     outcome = {"error": str(exc)}
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking test process.
 hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
-outcome["peak_rss_mb"] = int(hwm.split()[1]) / 1024
+# Plus the import's parsing process (large files), if it ran: its ru_maxrss is at least its peak.
+parser = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+outcome["peak_rss_mb"] = (int(hwm.split()[1]) + parser) / 1024
+outcome["parser_rss_mb"] = parser / 1024
 print(json.dumps(outcome))
 """
 
@@ -384,7 +399,8 @@ ADVERSARIAL = {
 
 
 def import_in_a_child(path: Path, user: str) -> dict[str, object]:
-    """import_path in a fresh Python process (the test session's settings): its outcome and peak RSS."""
+    """import_path in a fresh Python process (the test session's settings): its outcome and peak RSS,
+    its parsing process's included (large files, or IMPORT_PARSER_PROCESS_BYTES=0)."""
     done = subprocess.run(
         [sys.executable, "-c", IMPORT_IN_A_CHILD, str(path), user],
         capture_output=True,
@@ -394,12 +410,14 @@ def import_in_a_child(path: Path, user: str) -> dict[str, object]:
     )
     assert done.returncode == 0, f"the import process died ({done.returncode}): {done.stderr[-2000:]}"
     outcome: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    parsed_in_process = path.stat().st_size >= get_settings().import_parser_process_bytes
+    assert (float(outcome["parser_rss_mb"]) > 0) == parsed_in_process, outcome  # type: ignore[arg-type]
     return outcome
 
 
 @pytest.mark.parametrize("case", ADVERSARIAL.values(), ids=ADVERSARIAL.keys())
 def test_adversarial_input_is_refused_within_the_memory_cap(
-    case: Bad, tmp_path: Path, conn: psycopg.Connection, user: str
+    case: Bad, parser: str, tmp_path: Path, conn: psycopg.Connection, user: str
 ) -> None:
     path = case.build(tmp_path)
     before = raw_snapshot(conn)
@@ -415,7 +433,7 @@ def test_adversarial_input_is_refused_within_the_memory_cap(
 
 
 def test_long_runs_of_whitespace_import_correctly_within_the_memory_cap(
-    tmp_path: Path, conn: psycopg.Connection, user: str
+    parser: str, tmp_path: Path, conn: psycopg.Connection, user: str
 ) -> None:
     outcome = import_in_a_child(whitespace_runs(tmp_path), user)
 

@@ -26,7 +26,7 @@ from orchestration.exports import reader, slices, whole
 from orchestration.exports.errors import ExportError
 from orchestration.exports.guard import GuardedReader
 from orchestration.exports.sources import Entry, Limits
-from orchestration.loading import raw_writer
+from orchestration.loading import parsing, raw_writer
 from orchestration.loading.importer import import_path
 
 LIMITS = Limits.from_settings()
@@ -291,7 +291,7 @@ def test_a_large_file_moved_in_slices_stores_what_one_move_stores(
     conn.commit()
     unsliced = import_path(path, whole)
 
-    monkeypatch.setattr(raw_writer, "BATCH_ROWS", 7)
+    monkeypatch.setattr(parsing, "BATCH_ROWS", 7)
     monkeypatch.setattr(raw_writer, "SLICE_ROWS", 20)
     sliced = import_path(path, user)
     again = import_path(path, user)

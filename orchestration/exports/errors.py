@@ -22,7 +22,12 @@ class InvalidFileError(ExportError):
         where = f"{file}, record {record_no}" if record_no is not None else file
         super().__init__(f"{where}: {message}")
         self.file = file
+        self.message = message
         self.record_no = record_no
+
+    def __reduce__(self) -> tuple[type[InvalidFileError], tuple[str, str, int | None]]:
+        # Pickled by the import's parsing process; the default would call __init__ with the full text only.
+        return type(self), (self.file, self.message, self.record_no)
 
 
 class NoHistoryError(ExportError):

@@ -7,7 +7,9 @@ An import lands whole or not at all; its registry row records the outcome either
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,11 +18,24 @@ from typing import Any, Protocol
 import psycopg
 
 from orchestration import users
+from orchestration.config import get_settings
 from orchestration.db import connect, ensure_schema
-from orchestration.exports.errors import ExportError, LimitExceededError, NoHistoryError
-from orchestration.exports.reader import NotHistory, open_history_file
+from orchestration.exports.errors import ExportError, NoHistoryError
+from orchestration.exports.formats import FORMATS_BY_NAME, ExportFormat
+from orchestration.exports.reader import diagnose, open_history_file
 from orchestration.exports.sources import Limits, Skipped, Source, describe, scan
 from orchestration.loading import registry
+from orchestration.loading.parser_process import parse_in_process
+from orchestration.loading.parsing import (
+    BATCH_ROWS,
+    Advanced,
+    Batch,
+    FileEnd,
+    FileSkipped,
+    FileStart,
+    Message,
+    parse_in_thread,
+)
 from orchestration.loading.raw_writer import FileLoad, RawWriter, prepare_session
 
 
@@ -168,43 +183,51 @@ def _load(
     conn: psycopg.Connection, user_id: int, import_id: int, source: Source, limits: Limits, progress: Progress
 ) -> tuple[list[FileSummary], dict[str, FileLoad]]:
     progress.started(source.total_bytes, len(source.entries))
-    writer = RawWriter(conn, user_id, import_id)
+    writer = RawWriter(conn, user_id, import_id, lambda fmt, name: _diagnose_file(source, limits, fmt, name))
     files: list[FileSummary] = []
-    total = 0
-    try:
-        for entry in source.entries:
-            try:
-                history = open_history_file(entry, progress.advanced, limits)
-            except NotHistory as why:
-                source.skipped.append(Skipped(entry.name, f"not listening history: {why}"))
-                progress.file_done(entry.name, None, 0)
-                continue
-            writer.begin_file(history.format, entry.name)
-            count = 0
-            budget = limits.max_records - total
-            for row in history.rows:
-                count += 1
-                if count > budget:
-                    raise LimitExceededError(
-                        f"{entry.name}: more than {limits.max_records:,} records in this import (IMPORT_MAX_RECORDS)"
-                    )
-                writer.add(row)
-            total += count
-            writer.end_file()
-            fmt = history.format
-            files.append(FileSummary(entry.name, fmt.name, history.generation, history.variant, fmt.table, count, 0, 0))
-            progress.file_done(entry.name, fmt.name, count)
-        loads = writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    if total == 0:
+    loads: dict[str, FileLoad] = {}
+    current: FileSummary | None = None
+    with _parser(source, limits) as messages:
+        for message in messages:
+            match message:
+                case Batch(data, rows):
+                    writer.write(data, rows)
+                case Advanced(nbytes):
+                    progress.advanced(nbytes)
+                case FileStart(name, format_name, generation, variant):
+                    fmt = FORMATS_BY_NAME[format_name]
+                    current = FileSummary(name, fmt.name, generation, variant, fmt.table, 0, 0, 0)
+                    writer.begin_file(fmt, name)
+                case FileEnd(name, records):
+                    assert current is not None and current.name == name
+                    loads[name] = load = writer.end_file()
+                    current.records, current.inserted, current.duplicates = records, load.inserted, load.duplicates
+                    files.append(current)
+                    progress.file_done(name, current.format, records)
+                case FileSkipped(name, reason):
+                    source.skipped.append(Skipped(name, reason))
+                    progress.file_done(name, None, 0)
+    if not files or sum(f.records for f in files) == 0:
         skipped = "; ".join(f"{s.name} ({s.reason})" for s in source.skipped[:20]) or "nothing readable"
         raise NoHistoryError(f"{source.path.name}: no listening history found. Skipped: {skipped}")
-    for summary in files:
-        load = loads[summary.name]
-        summary.inserted, summary.duplicates = load.inserted, load.duplicates
     return files, loads
+
+
+def _parser(source: Source, limits: Limits) -> contextlib.AbstractContextManager[Iterator[Message]]:
+    """Large sources are parsed by a child process, small ones on a thread (no process to start)."""
+    if source.total_bytes >= get_settings().import_parser_process_bytes:
+        return parse_in_process(source, limits)
+    return parse_in_thread(source, limits)
+
+
+def _diagnose_file(source: Source, limits: Limits, fmt: ExportFormat, name: str) -> ExportError | None:
+    """The record of file `name` the database refused (it is read again: this runs only after an error)."""
+    entry = next(e for e in source.entries if e.name == name)
+    rows = open_history_file(entry, None, limits).rows
+    while batch := list(itertools.islice(rows, BATCH_ROWS)):
+        if (found := diagnose(fmt, name, batch)) is not None:
+            return found
+    return None
 
 
 def _summarize(

@@ -15,15 +15,13 @@ file's earlier slices are kept in a temporary table, and a slice's numbering sta
 Imports of one user are serialized by an advisory lock, so the anti-join below cannot race with
 another import (it is cheaper than ON CONFLICT, and the unique index still guards the invariant).
 
-The database work runs on a writer thread while the caller parses the next rows, so Python's
-JSON parsing and Postgres' inserting overlap; the queue between them is bounded, so memory stays
-flat whatever the file size.
+The rows arrive as COPY text from the importer's parsing side (parsing.py), which runs beside this
+writer, so Python's JSON parsing and Postgres' inserting overlap.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,12 +31,10 @@ from psycopg import sql
 
 from orchestration.exports.errors import ExportError
 from orchestration.exports.formats import ExportFormat
-from orchestration.exports.reader import Row, diagnose
+from orchestration.loading.parsing import refused
 
 RAW_WRITE_LOCK = 0x5907
 """Advisory lock class serializing every writer of a user's raw rows (the second key is the user id)."""
-BATCH_ROWS = 5_000
-QUEUE_BATCHES = 8
 SLICE_ROWS = 50_000
 """A file with more rows than this is moved into the raw table slice by slice."""
 
@@ -183,112 +179,70 @@ def copy_sql(fmt: ExportFormat) -> sql.Composed:
 
 
 class RawWriter:
-    """Loads rows for one import. Use begin_file / add / end_file per source file, then close()."""
+    """Loads the COPY text of one import's files: begin_file, write…, end_file per file.
 
-    def __init__(self, conn: psycopg.Connection, user_id: int, import_id: int) -> None:
+    It runs on the thread that owns the connection; the parsing side (parsing.py) runs beside it.
+    `diagnose(fmt, file)` words a record the database refused, given the file it is in.
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        user_id: int,
+        import_id: int,
+        diagnose: Callable[[ExportFormat, str], ExportError | None],
+    ) -> None:
         self._conn = conn
         self._params: dict[str, Any] = {"user_id": user_id, "import_id": import_id}
-        self._queue: queue.Queue[tuple[str, Any, Any] | None] = queue.Queue(maxsize=QUEUE_BATCHES)
-        self._error: BaseException | None = None
-        self._results: dict[str, FileLoad] = {}
+        self._diagnose = diagnose
         self._staged_formats: set[str] = set()
-        self._batch: list[Row] = []
         self._fmt: ExportFormat | None = None
         self._file = ""
-        self._unsliced = 0  # rows of the current file sent since its last slice
-        self._sliced: dict[str, FileLoad] = {}  # what the slices of the current file did so far
-        self._thread = threading.Thread(target=self._work, name="raw-writer", daemon=True)
-        self._thread.start()
+        self._unsliced = 0  # rows of the current file copied since its last slice
+        self._sliced: FileLoad | None = None  # what the slices of the current file did so far
 
-    # -- producer side (caller's thread) ---------------------------------------------------------
     def begin_file(self, fmt: ExportFormat, source_file: str) -> None:
         self._fmt = fmt
         self._file = source_file
-        self._batch = []
         self._unsliced = 0
-
-    def add(self, row: Row) -> None:
-        self._batch.append(row)
-        if len(self._batch) >= BATCH_ROWS:
-            self._put(("rows", self._fmt, (self._file, self._batch)))
-            self._unsliced += len(self._batch)
-            self._batch = []
-            if self._unsliced >= SLICE_ROWS:
-                self._put(("slice", self._fmt, self._file))
-                self._unsliced = 0
-
-    def end_file(self) -> None:
-        if self._batch:
-            self._put(("rows", self._fmt, (self._file, self._batch)))
-            self._batch = []
-        self._put(("file", self._fmt, self._file))
-
-    def close(self) -> dict[str, FileLoad]:
-        """Wait for the writer; returns per-file results or raises the writer's error."""
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._results
-
-    def abort(self) -> None:
-        """Stop the writer after an error on the producer side (the caller rolls back)."""
-        if self._thread.is_alive():
-            self._error = self._error or RuntimeError("aborted")
-            self._queue.put(None)
-            self._thread.join()
-
-    def _put(self, item: tuple[str, Any, Any]) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(item)
-
-    # -- writer thread -------------------------------------------------------------------------------
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # drain so the producer never blocks on a full queue
-            try:
-                kind, fmt, payload = item
-                if kind == "rows":
-                    self._copy(fmt, *payload)
-                elif kind == "slice":
-                    load = self._flush(fmt, payload, sliced=True)
-                    earlier = self._sliced.get(payload)
-                    self._sliced[payload] = load if earlier is None else earlier.plus(load)
-                else:
-                    earlier = self._sliced.get(payload)
-                    last = self._flush(fmt, payload, sliced=earlier is not None)
-                    self._sliced.pop(payload, None)
-                    self._results[payload] = last if earlier is None else earlier.plus(last)
-            except BaseException as exc:  # handed to the producer thread
-                self._error = exc
-
-    def _copy(self, fmt: ExportFormat, source_file: str, rows: list[Row]) -> None:
+        self._sliced = None
         if fmt.name not in self._staged_formats:
             create_stage(self._conn, fmt)
             self._staged_formats.add(fmt.name)
+
+    def write(self, data: bytes, rows: int) -> None:
+        """Stage rows (COPY text); past SLICE_ROWS, move what is staged into the raw table."""
+        fmt = self._current()
         try:
             with self._conn.cursor() as cur, cur.copy(copy_sql(fmt)) as copy:
-                for row in rows:
-                    copy.write_row(row)
+                copy.write(data)
         except psycopg.DataError as exc:
-            found = diagnose(fmt, source_file, rows)
-            if found is not None:
-                raise found from exc
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ExportError(f"{source_file}: the database refused a record: {first_line}") from exc
+            raise self._diagnose(fmt, self._file) or refused(self._file, exc) from exc
+        self._unsliced += rows
+        if self._unsliced >= SLICE_ROWS:
+            load = self._flush(fmt, sliced=True)
+            self._sliced = load if self._sliced is None else self._sliced.plus(load)
+            self._unsliced = 0
 
-    def _flush(self, fmt: ExportFormat, source_file: str, sliced: bool = False) -> FileLoad:
-        if fmt.name not in self._staged_formats:
-            return FileLoad(0, 0, None, None)
-        first_slice = sliced and source_file not in self._sliced
+    def end_file(self) -> FileLoad:
+        """Move the rest of the file into the raw table; what loading the whole file did."""
+        fmt = self._current()
+        last = self._flush(fmt, sliced=self._sliced is not None)
+        return last if self._sliced is None else self._sliced.plus(last)
+
+    def _current(self) -> ExportFormat:
+        if self._fmt is None:
+            raise RuntimeError("RawWriter: rows before begin_file")
+        return self._fmt
+
+    def _flush(self, fmt: ExportFormat, sliced: bool) -> FileLoad:
+        first_slice = sliced and self._sliced is None
         if first_slice:
             create_file_keys(self._conn, fmt)
         with self._conn.cursor() as cur:
             if first_slice:
                 cur.execute(sql.SQL("truncate pg_temp.{}").format(file_keys_table(fmt)))
-            cur.execute(insert_from_stage_sql(fmt, sliced), {**self._params, "source_file": source_file})
+            cur.execute(insert_from_stage_sql(fmt, sliced), {**self._params, "source_file": self._file})
             staged, inserted, min_ts, max_ts = cur.fetchone()  # type: ignore[misc]
             cur.execute(sql.SQL("truncate pg_temp.{}").format(stage_table(fmt)))
         return FileLoad(int(staged), int(inserted), min_ts, max_ts)

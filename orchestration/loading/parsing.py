@@ -1,0 +1,189 @@
+"""The importer's parsing side: reads a source's files and turns their rows into COPY text.
+
+It runs beside the writer (raw_writer.py), which owns the database transaction, and speaks to it only
+through the messages below, in this order: per file a FileStart, its Batches and a FileEnd, or one
+FileSkipped; Advanced whenever bytes were read; Failed ends the stream with the parsing side's error.
+
+Where it runs is the transport's business: in a thread for small sources (`parse_in_thread`), in a
+child process for large ones (parser_process.py), so that Python's parsing and the writer's
+database work do not take turns on one interpreter lock. Rows are encoded into COPY text here, on
+the parsing side, so the writer only passes bytes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import psycopg
+from psycopg._copy_base import format_row_text  # psycopg's own (C) COPY row encoder; no public name yet
+from psycopg.adapt import Transformer
+
+from orchestration.exports.errors import ExportError, LimitExceededError
+from orchestration.exports.formats import ExportFormat
+from orchestration.exports.reader import NotHistory, Row, diagnose, open_history_file
+from orchestration.exports.sources import Limits, Source
+
+BATCH_ROWS = 5_000
+"""Rows per Batch: one COPY each."""
+ADVANCE_BYTES = 1 << 20
+"""Bytes read are reported in steps of at least this much, so progress costs few messages."""
+QUEUE_MESSAGES = 16
+"""Messages a transport holds for the writer: a bound on memory (Batches are about 1 MB each)."""
+
+
+@dataclass(frozen=True)
+class FileStart:
+    name: str
+    format_name: str
+    generation: str | None
+    variant: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    data: bytes
+    """Rows as COPY text: (record_no, *format columns, extra)."""
+    rows: int
+
+
+@dataclass(frozen=True)
+class FileEnd:
+    name: str
+    records: int
+
+
+@dataclass(frozen=True)
+class FileSkipped:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Advanced:
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: BaseException
+
+
+Message = FileStart | Batch | FileEnd | FileSkipped | Advanced | Failed
+Send = Callable[[Message], None]
+
+
+def parse_source(source: Source, limits: Limits, send: Send) -> None:
+    """Read every entry of a scanned source and send what it holds. Raises ExportError for bad input."""
+    progress = _Progress(send)
+    total = 0
+    for entry in source.entries:
+        try:
+            history = open_history_file(entry, progress.advanced, limits)
+        except NotHistory as why:
+            progress.flush()
+            send(FileSkipped(entry.name, f"not listening history: {why}"))
+            continue
+        send(FileStart(entry.name, history.format.name, history.generation, history.variant))
+        budget = limits.max_records - total
+        count = 0
+        batch: list[Row] = []
+        for row in history.rows:
+            count += 1
+            if count > budget:
+                raise LimitExceededError(
+                    f"{entry.name}: more than {limits.max_records:,} records in this import (IMPORT_MAX_RECORDS)"
+                )
+            batch.append(row)
+            if len(batch) == BATCH_ROWS:
+                send(Batch(encode(history.format, entry.name, batch), len(batch)))
+                batch = []
+        if batch:
+            send(Batch(encode(history.format, entry.name, batch), len(batch)))
+        total += count
+        progress.flush()
+        send(FileEnd(entry.name, count))
+
+
+def encode(fmt: ExportFormat, file_name: str, rows: list[Row]) -> bytes:
+    """Rows as COPY text. What psycopg cannot encode (a NUL in a string) is pinned to its record."""
+    transformer = Transformer()
+    data = bytearray()
+    try:
+        for row in rows:
+            format_row_text(row, transformer, data)
+    except psycopg.DataError as exc:
+        raise diagnose(fmt, file_name, rows) or refused(file_name, exc) from exc
+    return bytes(data)
+
+
+def refused(file_name: str, exc: psycopg.DataError) -> ExportError:
+    """The words for a record the database refused, when diagnose() cannot say which."""
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ExportError(f"{file_name}: the database refused a record: {first_line}")
+
+
+class _Progress:
+    """Bytes read, sent on in steps of ADVANCE_BYTES (and at each file's end)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._pending = 0
+
+    def advanced(self, nbytes: int) -> None:
+        self._pending += nbytes
+        if self._pending >= ADVANCE_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._send(Advanced(self._pending))
+            self._pending = 0
+
+
+class _Stopped(Exception):
+    """The writer has stopped listening."""
+
+
+@contextlib.contextmanager
+def parse_in_thread(source: Source, limits: Limits) -> Iterator[Iterator[Message]]:
+    """The source's messages, parsed on a thread of this process (for small sources: nothing to start)."""
+    messages: queue.Queue[Message | None] = queue.Queue(maxsize=QUEUE_MESSAGES)
+    stopped = threading.Event()
+
+    def send(message: Message) -> None:
+        if stopped.is_set():
+            raise _Stopped
+        messages.put(message)
+
+    def run() -> None:
+        try:
+            parse_source(source, limits, send)
+            messages.put(None)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the writer's thread
+            if not stopped.is_set():
+                messages.put(Failed(exc))
+
+    thread = threading.Thread(target=run, name="import-parser", daemon=True)
+    thread.start()
+    try:
+        yield received(messages.get)
+    finally:
+        stopped.set()
+        while thread.is_alive():  # unblock a full queue so the thread sees it is stopped
+            with contextlib.suppress(queue.Empty):
+                messages.get(timeout=0.05)
+        thread.join()
+
+
+def received(get: Callable[[], Message | None]) -> Iterator[Message]:
+    """Messages until the end of the stream; the parsing side's error is raised here."""
+    while (message := get()) is not None:
+        if isinstance(message, Failed):
+            raise message.error
+        yield message

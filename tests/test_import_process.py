@@ -1,0 +1,130 @@
+"""Large imports are parsed by a child process (parser_process.py): it stores exactly what parsing on a
+thread stores, its errors arrive worded as they are, and it never outlives the import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from support import extended_record, extended_records, raw_snapshot, registry_rows, user_id, write_zip
+
+from orchestration import users
+from orchestration.config import get_settings
+from orchestration.loading import parser_process
+from orchestration.loading.importer import ImportFailedError, import_path
+
+FOLDER = "Spotify Extended Streaming History"
+
+
+@pytest.fixture
+def in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Every import parses in its process; yields the processes started."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    class Recorded(subprocess.Popen[bytes]):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(parser_process.subprocess, "Popen", Recorded)
+    monkeypatch.setenv("IMPORT_PARSER_PROCESS_BYTES", "0")
+    get_settings.cache_clear()
+    yield started
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def export_zip(tmp_path: Path) -> Path:
+    """Three history files (one with a record twice, one repeating another's records) and one that is not."""
+    first = extended_records(300, day="2021-01-01")
+    twice = extended_record("2021-01-02T23:00:00Z")
+    second = [*extended_records(200, day="2021-01-02"), twice, twice]
+    return write_zip(
+        tmp_path / "my_spotify_data.zip",
+        {
+            f"{FOLDER}/Streaming_History_Audio_2021_0.json": json.dumps(first).encode(),
+            f"{FOLDER}/Streaming_History_Audio_2021_1.json": json.dumps(second).encode(),
+            f"{FOLDER}/Streaming_History_Audio_2021_2.json": json.dumps(first[:50]).encode(),
+            f"{FOLDER}/ReadMeFirst.json": b'{"note": "not history"}',
+        },
+    )
+
+
+def stored(conn: psycopg.Connection, user: str) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "select source_file, record_no, ts, record_hash, occurrence, ms_played, extra from raw.extended_streams"
+        " where user_id = %s order by source_file, record_no",
+        (user_id(conn, user),),
+    ).fetchall()
+
+
+def test_a_process_stores_what_a_thread_stores(
+    tmp_path: Path, conn: psycopg.Connection, user: str, in_process: list[subprocess.Popen[bytes]]
+) -> None:
+    path = export_zip(tmp_path)
+    by_process = import_path(path, user)
+    assert len(in_process) == 1 and in_process[0].returncode == 0
+
+    threaded = f"{user}-thread"
+    users.add(conn, threaded, "UTC")
+    conn.commit()
+    get_settings.cache_clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IMPORT_PARSER_PROCESS_BYTES", str(1 << 40))
+        get_settings.cache_clear()
+        by_thread = import_path(path, threaded)
+    get_settings.cache_clear()
+    assert len(in_process) == 1  # the second import parsed on a thread
+
+    assert (by_process.records, by_process.inserted, by_process.duplicates) == (552, 502, 50)
+    for field in ("records", "inserted", "duplicates", "formats", "files", "skipped_files", "min_ts", "max_ts"):
+        assert getattr(by_process, field) == getattr(by_thread, field), field
+    assert stored(conn, user) == stored(conn, threaded)
+    assert len(stored(conn, user)) == 502
+
+
+def test_a_parsing_process_that_dies_fails_the_import_and_stores_nothing(
+    tmp_path: Path,
+    conn: psycopg.Connection,
+    user: str,
+    in_process: list[subprocess.Popen[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(parser_process, "command", lambda: [sys.executable, "-c", "import sys; sys.exit(3)"])
+    before = raw_snapshot(conn)
+
+    with pytest.raises(ImportFailedError, match=r"parsing process ended unexpectedly \(exit code 3\)") as failure:
+        import_path(export_zip(tmp_path), user)
+
+    assert raw_snapshot(conn) == before
+    assert [(status, error) for _, status, error, *_ in registry_rows(conn, user)] == [("failed", str(failure.value))]
+
+
+def test_the_parsing_process_stops_when_the_database_refuses_a_record(
+    tmp_path: Path, conn: psycopg.Connection, user: str, in_process: list[subprocess.Popen[bytes]]
+) -> None:
+    """February 30th passes the parser's shape check; Postgres refuses it, and the writer words it from the
+    file (read again) while the parsing process, still sending the files after it, is stopped."""
+    files = {
+        f"{FOLDER}/Streaming_History_Audio_2021_{i}.json": json.dumps(
+            extended_records(3000, day=f"2021-03-{i + 1:02d}")
+        )
+        for i in range(8)
+    }
+    bad = extended_records(3000, day="2021-02-01")
+    bad[1234]["ts"] = "2021-02-30T10:00:00Z"
+    files[f"{FOLDER}/Streaming_History_Audio_2021_0.json"] = json.dumps(bad)
+    before = raw_snapshot(conn)
+
+    with pytest.raises(ImportFailedError) as failure:
+        import_path(write_zip(tmp_path / "export.zip", {k: v.encode() for k, v in files.items()}), user)
+
+    assert str(failure.value).startswith(f"{FOLDER}/Streaming_History_Audio_2021_0.json, record 1235: field 'ts'")
+    assert raw_snapshot(conn) == before
+    assert len(in_process) == 1 and in_process[0].poll() is not None
