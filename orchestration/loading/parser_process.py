@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import queue
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from typing import IO, Any
 
 from orchestration.exports.errors import ExportError
 from orchestration.exports.sources import Limits, Source, scan
-from orchestration.loading.parsing import QUEUE_MESSAGES, Failed, Message, parse_source, received
+from orchestration.loading.parsing import Failed, Mailbox, Message, parse_source, received
 
 
 @contextlib.contextmanager
@@ -38,7 +37,7 @@ def parse_in_process(source: Source, limits: Limits) -> Iterator[Iterator[Messag
         close_fds=True,
     )
     assert child.stdin is not None and child.stdout is not None
-    messages: queue.Queue[Message | None] = queue.Queue(maxsize=QUEUE_MESSAGES)
+    messages = Mailbox()
     ended = threading.Event()
     pump = threading.Thread(
         target=_pump, args=(child, child.stdout, messages, ended), name="import-parser", daemon=True
@@ -55,9 +54,7 @@ def parse_in_process(source: Source, limits: Limits) -> Iterator[Iterator[Messag
             child.wait(timeout=10 if ended.is_set() else 0)
         if child.poll() is None:
             child.kill()
-        while pump.is_alive():  # unblock a full queue so the pump reaches the end of the pipe
-            with contextlib.suppress(queue.Empty):
-                messages.get(timeout=0.05)
+        messages.discard_until(lambda: not pump.is_alive())  # the pump then reaches the end of the pipe
         child.wait()
         child.stdout.close()
 
@@ -67,9 +64,7 @@ def command() -> list[str]:
     return [sys.executable, "-m", __name__]
 
 
-def _pump(
-    child: subprocess.Popen[bytes], stdout: IO[bytes], messages: queue.Queue[Message | None], ended: threading.Event
-) -> None:
+def _pump(child: subprocess.Popen[bytes], stdout: IO[bytes], messages: Mailbox, ended: threading.Event) -> None:
     """Move the child's messages into the queue (so the child parses on while the writer waits on Postgres)."""
     while True:
         try:

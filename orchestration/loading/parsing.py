@@ -31,8 +31,9 @@ BATCH_ROWS = 5_000
 """Rows per Batch: one COPY each."""
 ADVANCE_BYTES = 1 << 20
 """Bytes read are reported in steps of at least this much, so progress costs few messages."""
-QUEUE_MESSAGES = 16
-"""Messages a transport holds for the writer: a bound on memory (Batches are about 1 MB each)."""
+QUEUE_BATCHES = 32
+"""Batches waiting for the writer, at most (about 1 MB each): enough to parse on while a large file's slice
+is moved into the raw table, and the bound on memory."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,36 @@ class _Progress:
             self._pending = 0
 
 
+class Mailbox:
+    """Messages from the parsing side to the writer, in order; `put` waits while QUEUE_BATCHES batches wait.
+
+    Only batches count: progress and file messages are small, and counting them would shrink the room
+    left for rows (a large file sends several Advanced per batch).
+    """
+
+    def __init__(self) -> None:
+        self._messages: queue.SimpleQueue[Message | None] = queue.SimpleQueue()
+        self._room = threading.Semaphore(QUEUE_BATCHES)
+
+    def put(self, message: Message | None) -> None:
+        if isinstance(message, Batch):
+            self._room.acquire()
+        self._messages.put(message)
+
+    def get(self, timeout: float | None = None) -> Message | None:
+        """The next message; raises queue.Empty after `timeout` seconds without one."""
+        message = self._messages.get(timeout=timeout)
+        if isinstance(message, Batch):
+            self._room.release()
+        return message
+
+    def discard_until(self, done: Callable[[], bool]) -> None:
+        """Drop messages until done(): a sender waiting for room gets it, and sees it has been stopped."""
+        while not done():
+            with contextlib.suppress(queue.Empty):
+                self.get(timeout=0.05)
+
+
 class _Stopped(Exception):
     """The writer has stopped listening."""
 
@@ -151,7 +182,7 @@ class _Stopped(Exception):
 @contextlib.contextmanager
 def parse_in_thread(source: Source, limits: Limits) -> Iterator[Iterator[Message]]:
     """The source's messages, parsed on a thread of this process (for small sources: nothing to start)."""
-    messages: queue.Queue[Message | None] = queue.Queue(maxsize=QUEUE_MESSAGES)
+    messages = Mailbox()
     stopped = threading.Event()
 
     def send(message: Message) -> None:
@@ -175,9 +206,7 @@ def parse_in_thread(source: Source, limits: Limits) -> Iterator[Iterator[Message
         yield received(messages.get)
     finally:
         stopped.set()
-        while thread.is_alive():  # unblock a full queue so the thread sees it is stopped
-            with contextlib.suppress(queue.Empty):
-                messages.get(timeout=0.05)
+        messages.discard_until(lambda: not thread.is_alive())
         thread.join()
 
 
