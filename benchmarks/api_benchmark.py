@@ -84,12 +84,12 @@ def user_name(i: int) -> str:
 # ending an hour ago. Artist and track popularity are skewed like real listening (power laws).
 GENERATE = """
 insert into raw.extended_streams (
-    user_id, import_id, source_file, record_no, record_hash, occurrence, ts, platform, ms_played,
+    user_id, import_id, source_file, record_no, occurrence, ts, platform, ms_played,
     master_metadata_track_name, master_metadata_album_artist_name, master_metadata_album_album_name,
     spotify_track_uri, episode_name, episode_show_name, spotify_episode_uri,
     reason_start, reason_end, shuffle, skipped, offline, incognito_mode)
 select
-    %(user_id)s, %(import_id)s, 'Streaming_History_Audio_synthetic.json', g.i, g.i, 1,
+    %(user_id)s, %(import_id)s, 'Streaming_History_Audio_synthetic.json', g.i, 1,
     now() - interval '1 hour' - (%(rows)s - g.i) * (%(span)s::float / %(rows)s) * interval '1 second'
         + (random() * 60) * interval '1 second',
     'android',

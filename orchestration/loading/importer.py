@@ -190,8 +190,8 @@ def _load(
     with _parser(source, limits) as messages:
         for message in messages:
             match message:
-                case Batch(data, rows):
-                    writer.write(data, rows)
+                case Batch(data, rows, span):
+                    writer.write(data, rows, span)
                 case Advanced(nbytes):
                     progress.advanced(nbytes)
                 case FileStart(name, format_name, generation, variant):

@@ -60,8 +60,9 @@ def parse_in_process(source: Source, limits: Limits) -> Iterator[Iterator[Messag
 
 
 def command() -> list[str]:
-    """How the parsing process is started."""
-    return [sys.executable, "-m", __name__]
+    """How the parsing process is started (-P: this package from where the importer has it, never the
+    working directory)."""
+    return [sys.executable, "-P", "-m", __name__]
 
 
 def _pump(child: subprocess.Popen[bytes], stdout: IO[bytes], messages: Mailbox, ended: threading.Event) -> None:

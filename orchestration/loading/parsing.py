@@ -15,20 +15,25 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
 
 import psycopg
 from psycopg._copy_base import format_row_text  # psycopg's own (C) COPY row encoder; no public name yet
 from psycopg.adapt import Transformer
 
 from orchestration.exports.errors import ExportError, LimitExceededError
-from orchestration.exports.formats import ExportFormat
+from orchestration.exports.formats import TIME_FORMATS, ExportFormat
 from orchestration.exports.reader import NotHistory, Row, diagnose, open_history_file
 from orchestration.exports.sources import Limits, Source
 
 BATCH_ROWS = 5_000
 """Rows per Batch: one COPY each."""
+PLAIN_TIME_WIDTH = {kind: len(datetime(2000, 1, 1).strftime(pattern)) for kind, pattern in TIME_FORMATS.items()}
+"""Length of a time in the export's own format, without fractions of a second."""
 ADVANCE_BYTES = 1 << 20
 """Bytes read are reported in steps of at least this much, so progress costs few messages."""
 QUEUE_BATCHES = 32
@@ -47,8 +52,11 @@ class FileStart:
 @dataclass(frozen=True)
 class Batch:
     data: bytes
-    """Rows as COPY text: (record_no, *format columns, extra)."""
+    """Rows as COPY text: (record_no, *format columns, extra, occurrence)."""
     rows: int
+    span: tuple[str, str] | None = None
+    """The batch's earliest and latest time when it may go straight into the raw table (see `straight_in`);
+    each row's occurrence is then its how-many-th identical record in the batch, else 0 (unknown)."""
 
 
 @dataclass(frozen=True)
@@ -100,13 +108,69 @@ def parse_source(source: Source, limits: Limits, send: Send) -> None:
                 )
             batch.append(row)
             if len(batch) == BATCH_ROWS:
-                send(Batch(encode(history.format, entry.name, batch), len(batch)))
+                send(batched(history.format, entry.name, batch))
                 batch = []
         if batch:
-            send(Batch(encode(history.format, entry.name, batch), len(batch)))
+            send(batched(history.format, entry.name, batch))
         total += count
         progress.flush()
         send(FileEnd(entry.name, count))
+
+
+def batched(fmt: ExportFormat, file_name: str, rows: list[Row]) -> Batch:
+    """The rows as a Batch: with their occurrences and span when they may go straight in.
+
+    A row's occurrence ends its line; it is written in bulk (each line ends in 1, or 0), then the few
+    repeated records are mended, so the common case costs no Python per row.
+    """
+    data = encode(fmt, file_name, rows)
+    plan = straight_in(fmt, rows)
+    if plan is None:
+        return Batch(data.replace(b"\n", b"\t0\n"), len(rows))
+    span, repeats = plan
+    data = data.replace(b"\n", b"\t1\n")
+    if repeats:
+        lines = data.split(b"\n")
+        for i, n in repeats.items():
+            lines[i] = b"%s\t%d" % (lines[i][:-2], n)
+        data = b"\n".join(lines)
+    return Batch(data, len(rows), span)
+
+
+def straight_in(fmt: ExportFormat, rows: list[Row]) -> tuple[tuple[str, str], dict[int, int]] | None:
+    """The span, and the rows that repeat an earlier one with their occurrence, if the batch may skip the
+    stage (else None).
+
+    The writer sends such a batch straight into the raw table when the user has no stored row in its span:
+    then none of its records can be stored already, and its identical records (which share their time)
+    are all in the batch. Only batches whose times all have the export's plain shape qualify (no fractions
+    of seconds): that text compares like the time it denotes and equal times are equal text, so the span
+    is right and identical records are found by comparing rows. Rows with unknown keys (`extra`) go through
+    the stage, where jsonb decides what is identical.
+    """
+    stamps = list(map(itemgetter(1 + fmt.fields.index(fmt.time_field)), rows))
+    # Every time here has passed its pattern, so none is shorter than the plain shape: equal sums, all plain.
+    if not stamps or sum(map(len, stamps)) != PLAIN_TIME_WIDTH[fmt.time_field.kind] * len(stamps):
+        return None
+    if list(map(itemgetter(-1), rows)).count(None) != len(rows):
+        return None
+    return (min(stamps), max(stamps)), _repeats(rows, stamps)
+
+
+def _repeats(rows: list[Row], stamps: list[str]) -> dict[int, int]:
+    """Rows identical to an earlier one, with their occurrence (2, 3 …); identical records share their
+    time, so only rows of shared times are compared."""
+    if len(set(stamps)) == len(stamps):
+        return {}
+    shared = {t for t, n in Counter(stamps).items() if n > 1}
+    seen: dict[Row, int] = {}
+    repeats = {}
+    for i in (i for i, t in enumerate(stamps) if t in shared):
+        key = rows[i][1:]  # everything but record_no
+        seen[key] = n = seen.get(key, 0) + 1
+        if n > 1:
+            repeats[i] = n
+    return repeats
 
 
 def encode(fmt: ExportFormat, file_name: str, rows: list[Row]) -> bytes:

@@ -1,19 +1,27 @@
 """Bulk loading of export rows into the raw tables, inside the caller's transaction.
 
-Rows are streamed with COPY into a temporary stage table, one source file at a time, and moved
-into the raw table with one set-based INSERT per file. That statement is where idempotency lives:
+A row's identity is (user, time, record_hash, occurrence): record_hash hashes every stored field (a
+generated column, computed by Postgres), occurrence is the how-many-th identical record it is within its
+file. So a byte-identical duplicate inside one file is kept (occurrence 2: the file really says it
+twice), while the same record arriving again — in a re-import or another file — inserts nothing.
 
-* a row's identity is (user, time, record_hash, occurrence): record_hash hashes every stored
-  field, occurrence is the how-many-th identical record it is within its file;
-* so a byte-identical duplicate inside one file is kept (occurrence 2: the file really says it
-  twice), while the same record arriving again — in a re-import or another file — inserts nothing.
+Rows arrive in batches (parsing.py) and take one of two ways:
 
-A large file is moved in slices of SLICE_ROWS rows, so its inserting overlaps the parsing of the rest
-instead of following it. Occurrences then count on across slices: the keys (time, record_hash) of a
-file's earlier slices are kept in a temporary table, and a slice's numbering starts after them.
+* **Straight in** (the common case: a first import, or new files of a later one): a batch the parsing
+  side could number (its `span`) goes straight into the raw table by COPY when the user has no stored row
+  in its span: then none of its records can be stored already, and its identical records are all in it.
+  That is the cheap way for Postgres: one COPY, no stage, no INSERT ... SELECT.
+* **Through the stage**: otherwise the file's rows, from that batch on, are COPYed into a temporary stage
+  table and moved into the raw table by one set-based INSERT per file, which numbers identical records
+  and leaves out the ones already stored (an anti-join). The rows of the file that went straight in
+  count as its earlier slices (below).
 
-Imports of one user are serialized by an advisory lock, so the anti-join below cannot race with
-another import (it is cheaper than ON CONFLICT, and the unique index still guards the invariant).
+A large staged file is moved in slices of SLICE_ROWS rows, so its inserting overlaps the parsing of the
+rest instead of following it. Occurrences then count on across slices: the keys (time, record_hash) of
+a file's earlier slices are kept in a temporary table, and a slice's numbering starts after them.
+
+Imports of one user are serialized by an advisory lock, so the span check and the anti-join cannot race
+with another import (cheaper than ON CONFLICT, and the unique index still guards the invariant).
 
 The rows arrive as COPY text from the importer's parsing side (parsing.py), which runs beside this
 writer, so Python's JSON parsing and Postgres' inserting overlap.
@@ -28,6 +36,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg._copy_base import format_row_text  # as in parsing.py
+from psycopg.adapt import Transformer
 
 from orchestration.exports.errors import ExportError
 from orchestration.exports.formats import ExportFormat
@@ -91,9 +101,10 @@ def create_stage(conn: psycopg.Connection, fmt: ExportFormat) -> None:
         sql.SQL("{} {}").format(sql.Identifier(f.column), sql.SQL(f.kind.sql_type)) for f in fmt.fields
     )
     conn.execute(
-        sql.SQL("create temp table if not exists {} (record_no integer, {}, extra jsonb) on commit drop").format(
-            stage_table(fmt), columns
-        )
+        sql.SQL(
+            "create temp table if not exists {} (record_no integer, {}, extra jsonb, batch_occurrence integer)"
+            " on commit drop"
+        ).format(stage_table(fmt), columns)
     )
 
 
@@ -150,8 +161,8 @@ def insert_from_stage_sql(fmt: ExportFormat, sliced: bool = False) -> sql.Compos
         numbered as ({numbered}),
         inserted as (
             insert into raw.{table}
-                (user_id, import_id, source_file, record_no, record_hash, occurrence, {cols}, extra)
-            select %(user_id)s, %(import_id)s, %(source_file)s, record_no, record_hash, occurrence, {cols}, extra
+                (user_id, import_id, source_file, record_no, occurrence, {cols}, extra)
+            select %(user_id)s, %(import_id)s, %(source_file)s, record_no, occurrence, {cols}, extra
             from numbered n
             where not exists (
                 select 1 from raw.{table} r
@@ -174,8 +185,42 @@ def insert_from_stage_sql(fmt: ExportFormat, sliced: bool = False) -> sql.Compos
 
 
 def copy_sql(fmt: ExportFormat) -> sql.Composed:
+    """COPY a batch into the stage (its occurrences, numbered by the parsing side or 0, are not used there)."""
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in fmt.columns)
-    return sql.SQL("copy pg_temp.{} (record_no, {}, extra) from stdin").format(stage_table(fmt), cols)
+    return sql.SQL("copy pg_temp.{} (record_no, {}, extra, batch_occurrence) from stdin").format(stage_table(fmt), cols)
+
+
+def copy_straight_in_sql(fmt: ExportFormat) -> sql.Composed:
+    """COPY a batch into the raw table itself: its columns, then the ones `straight_in_tail` adds to each row."""
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in fmt.columns)
+    return sql.SQL("copy raw.{} (record_no, {}, extra, occurrence, user_id, import_id, source_file) from stdin").format(
+        sql.Identifier(fmt.table), cols
+    )
+
+
+def straight_in_tail(user_id: int, import_id: int, source_file: str) -> bytes:
+    """What ends each row of a batch sent straight in: its user, import and file, as COPY text."""
+    line = bytearray()
+    format_row_text((user_id, import_id, source_file), Transformer(), line)
+    return b"\t" + bytes(line)
+
+
+def span_sql(fmt: ExportFormat) -> sql.Composed:
+    """A batch's span as Postgres reads it, and whether the user has a stored row in it."""
+    return sql.SQL(
+        "select %(lo)s::timestamptz, %(hi)s::timestamptz, exists ("
+        " select 1 from raw.{table} where user_id = %(user_id)s"
+        " and {ts} between %(lo)s::timestamptz and %(hi)s::timestamptz)"
+    ).format(table=sql.Identifier(fmt.table), ts=sql.Identifier(fmt.time_field.column))
+
+
+def keys_of_file_sql(fmt: ExportFormat) -> sql.Composed:
+    """The keys of the rows a file of this import sent straight in: its earlier slices."""
+    ts = sql.Identifier(fmt.time_field.column)
+    return sql.SQL(
+        "insert into pg_temp.{keys} select {ts}, record_hash from raw.{table}"
+        " where user_id = %(user_id)s and import_id = %(import_id)s and source_file = %(source_file)s"
+    ).format(keys=file_keys_table(fmt), ts=ts, table=sql.Identifier(fmt.table))
 
 
 class RawWriter:
@@ -198,50 +243,83 @@ class RawWriter:
         self._staged_formats: set[str] = set()
         self._fmt: ExportFormat | None = None
         self._file = ""
-        self._unsliced = 0  # rows of the current file copied since its last slice
-        self._sliced: FileLoad | None = None  # what the slices of the current file did so far
+        self._tail = b""
+        self._staging = False  # the current file's rows go through the stage (from some batch on)
+        self._keys_kept = False  # the keys table holds the current file's earlier slices
+        self._unsliced = 0  # rows of the current file staged since its last slice
+        self._done: FileLoad | None = None  # what the current file's earlier parts did
 
     def begin_file(self, fmt: ExportFormat, source_file: str) -> None:
         self._fmt = fmt
         self._file = source_file
+        self._tail = straight_in_tail(self._params["user_id"], self._params["import_id"], source_file)
+        self._staging = self._keys_kept = False
         self._unsliced = 0
-        self._sliced = None
-        if fmt.name not in self._staged_formats:
-            create_stage(self._conn, fmt)
-            self._staged_formats.add(fmt.name)
+        self._done = None
 
-    def write(self, data: bytes, rows: int) -> None:
-        """Stage rows (COPY text); past SLICE_ROWS, move what is staged into the raw table."""
+    def write(self, data: bytes, rows: int, span: tuple[str, str] | None) -> None:
+        """Load a batch (COPY text, see parsing.Batch): straight in if it may, else into the stage."""
         fmt = self._current()
         try:
-            with self._conn.cursor() as cur, cur.copy(copy_sql(fmt)) as copy:
-                copy.write(data)
+            if not self._staging and span is not None:
+                lo, hi, taken = self._conn.execute(
+                    span_sql(fmt), {**self._params, "lo": span[0], "hi": span[1]}
+                ).fetchone()  # type: ignore[misc]
+                if not taken:
+                    self._copy(copy_straight_in_sql(fmt), data.replace(b"\n", self._tail))
+                    self._add(FileLoad(rows, rows, lo, hi))
+                    return
+            if not self._staging:
+                self._start_staging(fmt)
+            self._copy(copy_sql(fmt), data)
         except psycopg.DataError as exc:
             raise self._diagnose(fmt, self._file) or refused(self._file, exc) from exc
         self._unsliced += rows
         if self._unsliced >= SLICE_ROWS:
-            load = self._flush(fmt, sliced=True)
-            self._sliced = load if self._sliced is None else self._sliced.plus(load)
+            self._add(self._flush(fmt))
             self._unsliced = 0
 
     def end_file(self) -> FileLoad:
-        """Move the rest of the file into the raw table; what loading the whole file did."""
+        """Move what is staged into the raw table; what loading the whole file did."""
         fmt = self._current()
-        last = self._flush(fmt, sliced=self._sliced is not None)
-        return last if self._sliced is None else self._sliced.plus(last)
+        if self._staging:
+            self._add(self._flush(fmt))
+        return self._done or FileLoad(0, 0, None, None)
 
     def _current(self) -> ExportFormat:
         if self._fmt is None:
             raise RuntimeError("RawWriter: rows before begin_file")
         return self._fmt
 
-    def _flush(self, fmt: ExportFormat, sliced: bool) -> FileLoad:
-        first_slice = sliced and self._sliced is None
-        if first_slice:
-            create_file_keys(self._conn, fmt)
+    def _copy(self, statement: sql.Composed, data: bytes) -> None:
+        with self._conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.write(data)
+
+    def _add(self, load: FileLoad) -> None:
+        self._done = load if self._done is None else self._done.plus(load)
+
+    def _start_staging(self, fmt: ExportFormat) -> None:
+        """The rest of the file goes through the stage; what it sent straight in counts as its earlier slices."""
+        self._staging = True
+        if fmt.name not in self._staged_formats:
+            create_stage(self._conn, fmt)
+            self._staged_formats.add(fmt.name)
+        if self._done is not None:
+            self._keep_keys(fmt)
+            self._conn.execute(keys_of_file_sql(fmt), {**self._params, "source_file": self._file})
+
+    def _keep_keys(self, fmt: ExportFormat) -> None:
+        """An empty keys table for the current file's earlier slices."""
+        create_file_keys(self._conn, fmt)
+        self._conn.execute(sql.SQL("truncate pg_temp.{}").format(file_keys_table(fmt)))
+        self._keys_kept = True
+
+    def _flush(self, fmt: ExportFormat) -> FileLoad:
+        """Move the stage into the raw table: a slice of a file that has (or may have) more than one."""
+        sliced = self._done is not None or self._unsliced >= SLICE_ROWS
+        if sliced and not self._keys_kept:
+            self._keep_keys(fmt)
         with self._conn.cursor() as cur:
-            if first_slice:
-                cur.execute(sql.SQL("truncate pg_temp.{}").format(file_keys_table(fmt)))
             cur.execute(insert_from_stage_sql(fmt, sliced), {**self._params, "source_file": self._file})
             staged, inserted, min_ts, max_ts = cur.fetchone()  # type: ignore[misc]
             cur.execute(sql.SQL("truncate pg_temp.{}").format(stage_table(fmt)))
