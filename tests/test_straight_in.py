@@ -108,6 +108,32 @@ def test_straight_in_then_staged_mid_file_stores_what_the_stage_stores(
     assert sum(straight) == len(first) + 9 * 7  # file 1 whole, file 2's first nine batches
 
 
+def test_a_file_that_had_to_stage_goes_straight_in_again_after_its_next_slice(
+    tmp_path: Path, conn: psycopg.Connection, user: str, monkeypatch: pytest.MonkeyPatch, small_batches: None
+) -> None:
+    """Spotify's files are sorted but not strictly: a record a few seconds out of order puts the second
+    batch's span over the first's rows. That batch and the next two are staged; after that slice the rest
+    goes straight in again, and a record repeated across all three parts keeps counting."""
+    records = [extended_record(at(4, 10 * s), 5000 + s) for s in range(100)]
+    records[6], records[7] = records[7], records[6]
+    repeated = extended_record(at(4, 65), 42)  # inside batch 1's span: staged again after the slice
+    records[3:3] = [repeated]
+    records[20:20] = [repeated]
+    records.append(repeated)
+    path = write_json(tmp_path / "Streaming_History_Audio_2021_4.json", records)
+
+    results, staged, straight = import_both_ways(conn, user, [path, path], monkeypatch)
+
+    assert [r.inserted for r in results] == [r.inserted for r in staged] == [103, 0]
+    assert stored(conn, user) == stored(conn, f"{user}-staged")
+    assert sum(straight) == 7 + (98 - 28)  # batch 1, then batches 5-14 (15, with the repeated record, is staged)
+    assert conn.execute(
+        "select array_agg(occurrence order by record_no) from raw.extended_streams"
+        " where user_id = %s and ms_played = 42",
+        (user_id(conn, user),),
+    ).fetchone() == ([1, 2, 3],)
+
+
 def test_batches_the_parsing_side_cannot_number_go_through_the_stage(
     tmp_path: Path, conn: psycopg.Connection, user: str, monkeypatch: pytest.MonkeyPatch, small_batches: None
 ) -> None:

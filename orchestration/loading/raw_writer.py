@@ -11,12 +11,12 @@ Rows arrive in batches (parsing.py) and take one of two ways:
   side could number (its `span`) goes straight into the raw table by COPY when the user has no stored row
   in its span: then none of its records can be stored already, and its identical records are all in it.
   That is the cheap way for Postgres: one COPY, no stage, no INSERT ... SELECT.
-* **Through the stage**: otherwise the file's rows, from that batch on, are COPYed into a temporary stage
-  table and moved into the raw table by one set-based INSERT per file, which numbers identical records
-  and leaves out the ones already stored (an anti-join). The rows of the file that went straight in
-  count as its earlier slices (below).
+* **Through the stage**: otherwise the batch is COPYed into a temporary stage table, with the file's next
+  batches until the next slice (below), and moved into the raw table by one set-based INSERT, which
+  numbers identical records and leaves out the ones already stored (an anti-join). The file's rows that
+  went straight in count as its earlier slices.
 
-A large staged file is moved in slices of SLICE_ROWS rows, so its inserting overlaps the parsing of the
+A file is moved from the stage in slices of SLICE_ROWS rows, so its inserting overlaps the parsing of the
 rest instead of following it. Occurrences then count on across slices: the keys (time, record_hash) of
 a file's earlier slices are kept in a temporary table, and a slice's numbering starts after them.
 
@@ -206,21 +206,22 @@ def straight_in_tail(user_id: int, import_id: int, source_file: str) -> bytes:
 
 
 def span_sql(fmt: ExportFormat) -> sql.Composed:
-    """A batch's span as Postgres reads it, and whether the user has a stored row in it."""
+    """A batch's span as Postgres reads it, whether the user has a stored row in it, and the user's
+    highest raw_id so far (the rows of a straight run are the ones above it)."""
     return sql.SQL(
         "select %(lo)s::timestamptz, %(hi)s::timestamptz, exists ("
         " select 1 from raw.{table} where user_id = %(user_id)s"
-        " and {ts} between %(lo)s::timestamptz and %(hi)s::timestamptz)"
+        " and {ts} between %(lo)s::timestamptz and %(hi)s::timestamptz),"
+        " (select coalesce(max(raw_id), 0) from raw.{table} where user_id = %(user_id)s)"
     ).format(table=sql.Identifier(fmt.table), ts=sql.Identifier(fmt.time_field.column))
 
 
-def keys_of_file_sql(fmt: ExportFormat) -> sql.Composed:
-    """The keys of the rows a file of this import sent straight in: its earlier slices."""
-    ts = sql.Identifier(fmt.time_field.column)
+def keys_of_run_sql(fmt: ExportFormat) -> sql.Composed:
+    """The keys of the rows a straight run sent in (the user's rows above its floor): earlier slices of its file."""
     return sql.SQL(
         "insert into pg_temp.{keys} select {ts}, record_hash from raw.{table}"
-        " where user_id = %(user_id)s and import_id = %(import_id)s and source_file = %(source_file)s"
-    ).format(keys=file_keys_table(fmt), ts=ts, table=sql.Identifier(fmt.table))
+        " where user_id = %(user_id)s and raw_id > %(floor)s"
+    ).format(keys=file_keys_table(fmt), ts=sql.Identifier(fmt.time_field.column), table=sql.Identifier(fmt.table))
 
 
 class RawWriter:
@@ -244,33 +245,38 @@ class RawWriter:
         self._fmt: ExportFormat | None = None
         self._file = ""
         self._tail = b""
-        self._staging = False  # the current file's rows go through the stage (from some batch on)
+        self._unsliced = 0  # rows of the current file in the stage, not yet moved into the raw table
+        self._run_floor: int | None = None  # in a straight run: the user's highest raw_id before it
         self._keys_kept = False  # the keys table holds the current file's earlier slices
-        self._unsliced = 0  # rows of the current file staged since its last slice
         self._done: FileLoad | None = None  # what the current file's earlier parts did
 
     def begin_file(self, fmt: ExportFormat, source_file: str) -> None:
         self._fmt = fmt
         self._file = source_file
         self._tail = straight_in_tail(self._params["user_id"], self._params["import_id"], source_file)
-        self._staging = self._keys_kept = False
         self._unsliced = 0
+        self._run_floor = None
+        self._keys_kept = False
         self._done = None
 
     def write(self, data: bytes, rows: int, span: tuple[str, str] | None) -> None:
-        """Load a batch (COPY text, see parsing.Batch): straight in if it may, else into the stage."""
+        """Load a batch (COPY text, see parsing.Batch): straight in if it may, else into the stage.
+
+        Straight in only while the stage is empty: then every earlier row of the file is in the raw table,
+        where the span check sees it. A file that had to stage goes straight in again after its next slice.
+        """
         fmt = self._current()
         try:
-            if not self._staging and span is not None:
-                lo, hi, taken = self._conn.execute(
-                    span_sql(fmt), {**self._params, "lo": span[0], "hi": span[1]}
-                ).fetchone()  # type: ignore[misc]
+            if span is not None and self._unsliced == 0:
+                params = {**self._params, "lo": span[0], "hi": span[1]}
+                lo, hi, taken, floor = self._conn.execute(span_sql(fmt), params).fetchone()  # type: ignore[misc]
                 if not taken:
+                    if self._run_floor is None:
+                        self._run_floor = floor
                     self._copy(copy_straight_in_sql(fmt), data.replace(b"\n", self._tail))
                     self._add(FileLoad(rows, rows, lo, hi))
                     return
-            if not self._staging:
-                self._start_staging(fmt)
+            self._prepare_stage(fmt)
             self._copy(copy_sql(fmt), data)
         except psycopg.DataError as exc:
             raise self._diagnose(fmt, self._file) or refused(self._file, exc) from exc
@@ -282,7 +288,7 @@ class RawWriter:
     def end_file(self) -> FileLoad:
         """Move what is staged into the raw table; what loading the whole file did."""
         fmt = self._current()
-        if self._staging:
+        if self._unsliced:
             self._add(self._flush(fmt))
         return self._done or FileLoad(0, 0, None, None)
 
@@ -298,15 +304,16 @@ class RawWriter:
     def _add(self, load: FileLoad) -> None:
         self._done = load if self._done is None else self._done.plus(load)
 
-    def _start_staging(self, fmt: ExportFormat) -> None:
-        """The rest of the file goes through the stage; what it sent straight in counts as its earlier slices."""
-        self._staging = True
+    def _prepare_stage(self, fmt: ExportFormat) -> None:
+        """The stage exists; the straight run that just ended (if one did) counts as earlier slices."""
         if fmt.name not in self._staged_formats:
             create_stage(self._conn, fmt)
             self._staged_formats.add(fmt.name)
-        if self._done is not None:
-            self._keep_keys(fmt)
-            self._conn.execute(keys_of_file_sql(fmt), {**self._params, "source_file": self._file})
+        if self._run_floor is not None:
+            if not self._keys_kept:
+                self._keep_keys(fmt)
+            self._conn.execute(keys_of_run_sql(fmt), {**self._params, "floor": self._run_floor})
+            self._run_floor = None
 
     def _keep_keys(self, fmt: ExportFormat) -> None:
         """An empty keys table for the current file's earlier slices."""
