@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -21,8 +22,8 @@ def name() -> str:
     return f"cli-{uuid.uuid4().hex[:8]}"
 
 
-def ok(*args: str) -> str:
-    proc = run_cli(*args)
+def ok(*args: str, env: dict[str, str] | None = None) -> str:
+    proc = run_cli(*args, env=env)
     assert proc.returncode == 0, f"spotify-history {' '.join(args)} failed: {proc.stderr}"
     return proc.stdout
 
@@ -114,6 +115,21 @@ def test_db_upgrade_is_idempotent(conn: psycopg.Connection) -> None:
 
     assert first.strip() == second.strip() == "schema is up to date"
     assert applied_migrations(conn) == before
+
+
+def test_db_upgrade_says_what_it_applied(home: Path) -> None:
+    """On a new database every migration is applied, and `db upgrade` names them (a release with a
+    migration that takes a while, such as 0012 rewriting the raw tables, is best applied this way)."""
+    from orchestration.config import get_settings
+    from orchestration.db import embedded
+    from orchestration.db.migrate import migration_files
+
+    url = embedded.server_uri(get_settings().embedded_pgdata, "test_cli_db_upgrade")
+    env = {**os.environ, "DATABASE_URL": url}
+    first, second = ok("db", "upgrade", env=env), ok("db", "upgrade", env=env)
+
+    assert first.strip() == "applied: " + ", ".join(name for name, _ in migration_files())
+    assert second.strip() == "schema is up to date"
 
 
 def test_db_url_reaches_the_application_database(conn: psycopg.Connection) -> None:

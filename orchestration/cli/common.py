@@ -19,13 +19,20 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 @contextmanager
+def reaching_database() -> Iterator[None]:
+    """Errors reaching the database become clear exits."""
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        fail(f"cannot reach the database: {str(exc).strip().splitlines()[0]}")
+
+
+@contextmanager
 def database() -> Iterator[psycopg.Connection]:
     """A connection to the application database, schema up to date; errors become clear exits."""
     from orchestration.db import connect, ensure_schema
 
-    try:
+    with reaching_database():
         ensure_schema()
         with connect() as conn:
             yield conn
-    except psycopg.OperationalError as exc:
-        fail(f"cannot reach the database: {str(exc).strip().splitlines()[0]}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from orchestration.cli.common import database, fail
+from orchestration.cli.common import fail, reaching_database
 
 
 @click.group()
@@ -17,7 +17,7 @@ def upgrade() -> None:
     """Apply pending schema migrations (idempotent)."""
     from orchestration.db import upgrade as do_upgrade
 
-    with database():
+    with reaching_database():  # not database(): it would apply them first, and this would say nothing was
         applied = do_upgrade()
     click.echo(f"applied: {', '.join(applied)}" if applied else "schema is up to date")
 
