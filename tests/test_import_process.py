@@ -4,6 +4,7 @@ thread stores, its errors arrive worded as they are, and it never outlives the i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from support import extended_record, extended_records, raw_snapshot, registry_rows, user_id, write_zip
+from support import extended_record, extended_records, raw_snapshot, registry_rows, run_cli, user_id, write_zip
 
 from orchestration import users
 from orchestration.config import get_settings
@@ -128,3 +129,51 @@ def test_the_parsing_process_stops_when_the_database_refuses_a_record(
     assert str(failure.value).startswith(f"{FOLDER}/Streaming_History_Audio_2021_0.json, record 1235: field 'ts'")
     assert raw_snapshot(conn) == before
     assert len(in_process) == 1 and in_process[0].poll() is not None
+
+
+class Recording:
+    """A Progress that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.seen: list[int] = []
+        self.files: list[tuple[str, str | None, int]] = []
+
+    def started(self, total_bytes: int, files: int) -> None:
+        self.total = total_bytes
+
+    def advanced(self, nbytes: int) -> None:
+        self.seen.append(nbytes)
+
+    def file_done(self, name: str, format_name: str | None, records: int) -> None:
+        self.files.append((name, format_name, records))
+
+
+def test_progress_through_the_process_counts_every_byte_once(
+    tmp_path: Path, conn: psycopg.Connection, user: str, in_process: list[subprocess.Popen[bytes]]
+) -> None:
+    progress = Recording()
+    import_path(export_zip(tmp_path), user, progress=progress)
+
+    assert progress.total > 0 and sum(progress.seen) == progress.total
+    assert [(n.rsplit("/", 1)[-1], f, r) for n, f, r in progress.files] == [
+        ("Streaming_History_Audio_2021_0.json", "extended", 300),
+        ("Streaming_History_Audio_2021_1.json", "extended", 202),
+        ("Streaming_History_Audio_2021_2.json", "extended", 50),
+        ("ReadMeFirst.json", None, 0),
+    ]
+
+
+def test_a_dagster_run_parses_in_its_process_when_the_source_is_large_enough(
+    tmp_path: Path, conn: psycopg.Connection, user: str
+) -> None:
+    """The CLI's run (and the daemon's) reads IMPORT_PARSER_PROCESS_BYTES like import_path does."""
+    path = export_zip(tmp_path)
+    proc = run_cli(
+        "import", str(path), "--user", user, "--json", env={**os.environ, "IMPORT_PARSER_PROCESS_BYTES": "0"}
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (summary["records"], summary["inserted"], summary["duplicates"]) == (552, 502, 50)
+    assert len(stored(conn, user)) == 502
