@@ -207,7 +207,7 @@ def _load(
                 case FileSkipped(name, reason):
                     source.skipped.append(Skipped(name, reason))
                     progress.file_done(name, None, 0)
-    if not files or sum(f.records for f in files) == 0:
+    if sum(f.records for f in files) == 0:
         skipped = "; ".join(f"{s.name} ({s.reason})" for s in source.skipped[:20]) or "nothing readable"
         raise NoHistoryError(f"{source.path.name}: no listening history found. Skipped: {skipped}")
     return files, loads
