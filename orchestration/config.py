@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import get_args
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -119,6 +120,15 @@ class Settings(BaseSettings):
     @property
     def token_key_file(self) -> Path:
         return self.spotify_history_home / "secrets" / "token_encryption.key"
+
+
+def secret_variables() -> frozenset[str]:
+    """The environment variables that hold secrets: every SecretStr setting."""
+    return frozenset(
+        name.upper()
+        for name, spec in Settings.model_fields.items()
+        if spec.annotation is SecretStr or SecretStr in get_args(spec.annotation)
+    )
 
 
 @lru_cache(maxsize=1)

@@ -107,6 +107,28 @@ def test_a_parsing_process_that_dies_fails_the_import_and_stores_nothing(
     assert [(status, error) for _, status, error, *_ in registry_rows(conn, user)] == [("failed", str(failure.value))]
 
 
+def test_the_parsing_process_gets_no_secrets(
+    tmp_path: Path,
+    conn: psycopg.Connection,
+    user: str,
+    in_process: list[subprocess.Popen[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It reads files only: the token key, the Spotify secret and database URLs stay in the importing process."""
+    from cryptography.fernet import Fernet
+
+    monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", "not-for-the-parser")
+    monkeypatch.setenv("PGPASSWORD", "not-for-the-parser-either")
+    get_settings.cache_clear()
+    secrets = "{'TOKEN_ENCRYPTION_KEY', 'SPOTIFY_CLIENT_SECRET', 'PGPASSWORD'}"
+    seen = f"import os, sys; sys.exit(3 if {secrets} & set(os.environ) else 4)"
+    monkeypatch.setattr(parser_process, "command", lambda: [sys.executable, "-c", seen])
+
+    with pytest.raises(ImportFailedError, match=r"ended unexpectedly \(exit code 4\)"):
+        import_path(export_zip(tmp_path), user)
+
+
 def test_the_parsing_process_stops_when_the_database_refuses_a_record(
     tmp_path: Path, conn: psycopg.Connection, user: str, in_process: list[subprocess.Popen[bytes]]
 ) -> None:

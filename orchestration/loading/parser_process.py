@@ -35,6 +35,7 @@ def parse_in_process(source: Source, limits: Limits) -> Iterator[Iterator[Messag
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         close_fds=True,
+        env=_environment(),
     )
     assert child.stdin is not None and child.stdout is not None
     messages = Mailbox()
@@ -63,6 +64,14 @@ def command() -> list[str]:
     """How the parsing process is started (-P: this package from where the importer has it, never the
     working directory)."""
     return [sys.executable, "-P", "-m", __name__]
+
+
+def _environment() -> dict[str, str]:
+    """This process's environment without its secrets: the parser reads files and needs none of them."""
+    from orchestration.config import secret_variables  # here: the child itself never imports the settings
+
+    hidden = secret_variables() | {"PGPASSWORD"}
+    return {name: value for name, value in os.environ.items() if name.upper() not in hidden}
 
 
 def _pump(child: subprocess.Popen[bytes], stdout: IO[bytes], messages: Mailbox, ended: threading.Event) -> None:
