@@ -318,6 +318,16 @@ def stored_counts(conn: psycopg.Connection, user: str) -> dict[str, int]:
     return counts
 
 
+def stored_identities(conn: psycopg.Connection, user: str) -> list[tuple[Any, ...]]:
+    """A user's extended rows as the importer identifies them: (source_file, record_no, ts, record_hash,
+    occurrence, ms_played, extra as text), in file order."""
+    return conn.execute(
+        "select source_file, record_no, ts, record_hash, occurrence, ms_played, extra::text"
+        " from raw.extended_streams where user_id = %s order by source_file, record_no",
+        (user_id(conn, user),),
+    ).fetchall()
+
+
 def stored_rows(conn: psycopg.Connection, user: str, fmt: Format) -> dict[str, list[tuple[Any, ...]]]:
     """Stored rows per source_file: (record_no, *fields in column order, extra as canonical JSON)."""
     columns = ", ".join(fmt.columns.values())

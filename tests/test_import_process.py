@@ -13,7 +13,15 @@ from typing import Any
 
 import psycopg
 import pytest
-from support import extended_record, extended_records, raw_snapshot, registry_rows, run_cli, user_id, write_zip
+from support import (
+    extended_record,
+    extended_records,
+    raw_snapshot,
+    registry_rows,
+    run_cli,
+    stored_identities,
+    write_zip,
+)
 
 from orchestration import users
 from orchestration.config import get_settings
@@ -41,6 +49,11 @@ def in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[subprocess.Pope
     get_settings.cache_clear()
 
 
+def started_as(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    """The parsing process replaced by `python -c code` (its exit code then names what it found)."""
+    monkeypatch.setattr(parser_process, "command", lambda: [sys.executable, "-c", code])
+
+
 def export_zip(tmp_path: Path) -> Path:
     """Three history files (one with a record twice, one repeating another's records) and one that is not."""
     first = extended_records(300, day="2021-01-01")
@@ -55,14 +68,6 @@ def export_zip(tmp_path: Path) -> Path:
             f"{FOLDER}/ReadMeFirst.json": b'{"note": "not history"}',
         },
     )
-
-
-def stored(conn: psycopg.Connection, user: str) -> list[tuple[Any, ...]]:
-    return conn.execute(
-        "select source_file, record_no, ts, record_hash, occurrence, ms_played, extra from raw.extended_streams"
-        " where user_id = %s order by source_file, record_no",
-        (user_id(conn, user),),
-    ).fetchall()
 
 
 def test_a_process_stores_what_a_thread_stores(
@@ -86,8 +91,8 @@ def test_a_process_stores_what_a_thread_stores(
     assert (by_process.records, by_process.inserted, by_process.duplicates) == (552, 502, 50)
     for field in ("records", "inserted", "duplicates", "formats", "files", "skipped_files", "min_ts", "max_ts"):
         assert getattr(by_process, field) == getattr(by_thread, field), field
-    assert stored(conn, user) == stored(conn, threaded)
-    assert len(stored(conn, user)) == 502
+    assert stored_identities(conn, user) == stored_identities(conn, threaded)
+    assert len(stored_identities(conn, user)) == 502
 
 
 def test_a_parsing_process_that_dies_fails_the_import_and_stores_nothing(
@@ -97,7 +102,7 @@ def test_a_parsing_process_that_dies_fails_the_import_and_stores_nothing(
     in_process: list[subprocess.Popen[bytes]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(parser_process, "command", lambda: [sys.executable, "-c", "import sys; sys.exit(3)"])
+    started_as(monkeypatch, "import sys; sys.exit(3)")
     before = raw_snapshot(conn)
 
     with pytest.raises(ImportFailedError, match=r"parsing process ended unexpectedly \(exit code 3\)") as failure:
@@ -123,7 +128,7 @@ def test_the_parsing_process_gets_no_secrets(
     get_settings.cache_clear()
     secrets = "{'TOKEN_ENCRYPTION_KEY', 'SPOTIFY_CLIENT_SECRET', 'PGPASSWORD'}"
     seen = f"import os, sys; sys.exit(3 if {secrets} & set(os.environ) else 4)"
-    monkeypatch.setattr(parser_process, "command", lambda: [sys.executable, "-c", seen])
+    started_as(monkeypatch, seen)
 
     with pytest.raises(ImportFailedError, match=r"ended unexpectedly \(exit code 4\)"):
         import_path(export_zip(tmp_path), user)
@@ -198,4 +203,4 @@ def test_a_dagster_run_parses_in_its_process_when_the_source_is_large_enough(
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (summary["records"], summary["inserted"], summary["duplicates"]) == (552, 502, 50)
-    assert len(stored(conn, user)) == 502
+    assert len(stored_identities(conn, user)) == 502

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from support import EXTENDED_FOLDER, extended_record, user_id, write_json, write_zip
+from support import EXTENDED_FOLDER, extended_record, stored_identities, user_id, write_json, write_zip
 
 from orchestration import users
 from orchestration.exports.formats import FORMATS, FORMATS_BY_NAME
@@ -22,14 +22,6 @@ from orchestration.loading import parsing, raw_writer
 from orchestration.loading.importer import import_path
 
 HISTORY = f"{EXTENDED_FOLDER}/Streaming_History_Audio_2021_0.json"
-
-
-def stored(conn: psycopg.Connection, user: str) -> list[tuple[Any, ...]]:
-    return conn.execute(
-        "select source_file, record_no, ts, record_hash, occurrence, ms_played, extra::text"
-        " from raw.extended_streams where user_id = %s order by source_file, record_no",
-        (user_id(conn, user),),
-    ).fetchall()
 
 
 def at(day: int, second: int) -> str:
@@ -94,7 +86,7 @@ def test_straight_in_then_staged_mid_file_stores_what_the_stage_stores(
         assert (mine.records, mine.inserted, mine.duplicates) == (theirs.records, theirs.inserted, theirs.duplicates)
         assert (mine.min_ts, mine.max_ts) == (theirs.min_ts, theirs.max_ts)
     assert results[1].duplicates == 20 and results[2].inserted == 0
-    assert stored(conn, user) == stored(conn, f"{user}-staged")
+    assert stored_identities(conn, user) == stored_identities(conn, f"{user}-staged")
     occurrences = conn.execute(
         "select occurrence from raw.extended_streams where user_id = %s and ms_played = 123456 order by record_no",
         (user_id(conn, user),),
@@ -125,7 +117,7 @@ def test_a_file_that_had_to_stage_goes_straight_in_again_after_its_next_slice(
     results, staged, straight = import_both_ways(conn, user, [path, path], monkeypatch)
 
     assert [r.inserted for r in results] == [r.inserted for r in staged] == [103, 0]
-    assert stored(conn, user) == stored(conn, f"{user}-staged")
+    assert stored_identities(conn, user) == stored_identities(conn, f"{user}-staged")
     assert sum(straight) == 7 + (98 - 28)  # batch 1, then batches 5-14 (15, with the repeated record, is staged)
     assert conn.execute(
         "select array_agg(occurrence order by record_no) from raw.extended_streams"
@@ -148,7 +140,7 @@ def test_batches_the_parsing_side_cannot_number_go_through_the_stage(
     results, staged, straight = import_both_ways(conn, user, [path], monkeypatch)
 
     assert results[0].inserted == staged[0].inserted == 70
-    assert stored(conn, user) == stored(conn, f"{user}-staged")
+    assert stored_identities(conn, user) == stored_identities(conn, f"{user}-staged")
     assert sum(straight) == 8 * 7  # the batches before
     fmt = FORMATS_BY_NAME["extended"]
     plain = (1, "2021-05-03T00:00:30Z", *([None] * (len(fmt.fields) - 1)), None)

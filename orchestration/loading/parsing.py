@@ -173,6 +173,13 @@ def _repeats(rows: list[Row], stamps: list[str]) -> dict[int, int]:
     return repeats
 
 
+def copy_line(values: tuple[object, ...]) -> bytes:
+    """One row of COPY text (with its newline)."""
+    line = bytearray()
+    format_row_text(values, Transformer(), line)
+    return bytes(line)
+
+
 def encode(fmt: ExportFormat, file_name: str, rows: list[Row]) -> bytes:
     """Rows as COPY text. What psycopg cannot encode (a NUL in a string) is pinned to its record."""
     transformer = Transformer()

@@ -36,12 +36,10 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg._copy_base import format_row_text  # as in parsing.py
-from psycopg.adapt import Transformer
 
 from orchestration.exports.errors import ExportError
 from orchestration.exports.formats import ExportFormat
-from orchestration.loading.parsing import refused
+from orchestration.loading.parsing import copy_line, refused
 
 RAW_WRITE_LOCK = 0x5907
 """Advisory lock class serializing every writer of a user's raw rows (the second key is the user id)."""
@@ -200,9 +198,7 @@ def copy_straight_in_sql(fmt: ExportFormat) -> sql.Composed:
 
 def straight_in_tail(user_id: int, import_id: int, source_file: str) -> bytes:
     """What ends each row of a batch sent straight in: its user, import and file, as COPY text."""
-    line = bytearray()
-    format_row_text((user_id, import_id, source_file), Transformer(), line)
-    return b"\t" + bytes(line)
+    return b"\t" + copy_line((user_id, import_id, source_file))
 
 
 def span_sql(fmt: ExportFormat) -> sql.Composed:

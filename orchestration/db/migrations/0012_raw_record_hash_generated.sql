@@ -15,6 +15,7 @@ declare
     views text[] := '{}';
     definitions text[] := '{}';
     grants record;
+    kind text;
 begin
     for saved in
         with recursive dependents (oid, depth) as (
@@ -34,12 +35,11 @@ begin
         group by c.oid, c.relkind, c.relowner
         order by depth
     loop
-        views := views || format('%s %s', case saved.relkind when 'm' then 'materialized view' else 'view' end, saved.name);
+        kind := case saved.relkind when 'm' then 'materialized view' else 'view' end;
+        views := views || format('%s %s', kind, saved.name);
         definitions := definitions
-            || format('create %s %s as %s', case saved.relkind when 'm' then 'materialized view' else 'view' end,
-                      saved.name, rtrim(saved.definition, '; '))
-            || format('alter %s %s owner to %I', case saved.relkind when 'm' then 'materialized view' else 'view' end,
-                      saved.name, saved.owner);
+            || format('create %s %s as %s', kind, saved.name, rtrim(saved.definition, '; '))
+            || format('alter %s %s owner to %I', kind, saved.name, saved.owner);
         for grants in
             select a.privilege_type, case a.grantee when 0 then 'public' else quote_ident(pg_get_userbyid(a.grantee)) end as grantee
             from pg_class c, aclexplode(c.relacl) a
