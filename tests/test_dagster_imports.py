@@ -149,6 +149,28 @@ def test_an_import_run_checks_its_own_rows_without_dbt(
         assert (evaluation.metadata["expected"].value, evaluation.metadata["stored"].value) == (expected, expected)
 
 
+def test_the_run_log_names_every_file(
+    tmp_path: Path, user: str, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are logged a few at a time (one message per file slowed large imports down), but every one is."""
+    from orchestration.defs.imports.assets import _LoggingProgress
+
+    monkeypatch.setattr(_LoggingProgress, "LOG_EVERY_SECONDS", 3600.0)  # all in the message at the end
+    names = [f"Streaming_History_Audio_202{i}_{i}.json" for i in range(3)]
+    records = [extended_records(2, f"202{i}-01-01") for i in range(3)]
+    files = [ExportFile(write_json(tmp_path / "files" / n, r), n, r) for n, r in zip(names, records, strict=True)]
+    archive = spotify_zip(tmp_path / "my_spotify_data.zip", files)
+
+    result = run_partition(instance, archive, partition_key_for(user, describe(archive)))
+
+    assert result.success
+    messages = [r.user_message for r in instance.all_logs(result.run_id) if r.dagster_event is None]
+    (files_message,) = [m for m in messages if names[0] in m]
+    for name in names:
+        assert f"{name}: 2 records (extended)" in files_message
+    assert f"skipped {ACCOUNT_FOLDER}/Userdata.json: not listening history" in files_message
+
+
 def test_import_run_for_a_bad_file_fails(
     tmp_path: Path, conn: psycopg.Connection, user: str, instance: dg.DagsterInstance
 ) -> None:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
+
 import click
 
 from orchestration.cli import api_keys, auth, database, imports, mcp, refresh, run, serve, top, users
+
+# At exit, leave the objects to the operating system: a command that ran Dagster in this process spent
+# 0.7 s in the interpreter's last garbage collection (about 220 000 objects). Registered first, run last.
+atexit.register(gc.freeze)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -11,10 +11,16 @@ from orchestration.loading.raw_checks import LOADED_TABLES, check_load
 
 
 def load_check_result(
-    check_name: str, table: str, load_id: int, user_id: int, expected: int, asset_key: dg.AssetKey | None = None
+    check_name: str,
+    table: str,
+    load_id: int,
+    user_id: int,
+    expected: int,
+    asset_key: dg.AssetKey | None = None,
+    above_raw_id: int | None = None,
 ) -> dg.AssetCheckResult:
     with connect() as conn:
-        found = check_load(conn, table, load_id, user_id, expected)
+        found = check_load(conn, table, load_id, user_id, expected, above_raw_id)
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name=check_name,

@@ -21,7 +21,7 @@ from orchestration import users
 from orchestration.config import get_settings
 from orchestration.db import connect, ensure_schema
 from orchestration.exports.errors import ExportError, NoHistoryError
-from orchestration.exports.formats import FORMATS_BY_NAME, ExportFormat
+from orchestration.exports.formats import FORMATS, FORMATS_BY_NAME, ExportFormat
 from orchestration.exports.reader import diagnose, open_history_file
 from orchestration.exports.sources import Limits, Skipped, Source, describe, scan
 from orchestration.loading import registry
@@ -36,6 +36,7 @@ from orchestration.loading.parsing import (
     Message,
     parse_in_thread,
 )
+from orchestration.loading.raw_checks import raw_id_floors
 from orchestration.loading.raw_writer import FileLoad, RawWriter, prepare_session
 
 
@@ -97,6 +98,8 @@ class ImportResult:
     max_ts: datetime | None
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    raw_id_floors: dict[str, int] = field(default_factory=dict)
+    """Each table's highest raw_id before the import wrote: its rows lie above (raw_checks.raw_id_floors)."""
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -163,9 +166,11 @@ def _run(
     try:
         with conn.transaction():
             prepare_session(conn, user.user_id)
+            floors = raw_id_floors(conn, [fmt.table for fmt in FORMATS])
             scan(source, limits)
             files, loads = _load(conn, user.user_id, import_id, source, limits, progress)
             result = _summarize(import_id, user, source, files, loads, time.perf_counter() - started)
+            result.raw_id_floors = floors
             registry.succeed(conn, import_id, _registry_summary(result))
         return result
     except BaseException as exc:

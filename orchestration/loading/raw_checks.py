@@ -6,6 +6,12 @@ no constraint sees is whether a load stored what it reported: as many rows as it
 all of the user it ran for, every end time in the window Spotify can produce. These checks read only
 the load's own rows (BRIN indexes on import_id and sync_id, migration 0010; the unique key of the top
 lists), so they cost what the load wrote, not what the table holds: no dbt process in a load run.
+
+An import also names the highest raw_id of each table before it wrote (`raw_id_floors`): raw_ids come from
+each table's identity sequence, so every row it wrote lies above, and its check reads just that range of the
+primary key. Right after a large load the planner has no statistics for the new rows and would scan the
+whole table (and the BRIN index covers only ranges summarized by a vacuum): a second user's 1 M-row import
+took 1.8 s to check that way, 0.5 s through the range.
 """
 
 from __future__ import annotations
@@ -59,24 +65,67 @@ class LoadCheck:
         return f"{what}: " + ("; ".join(problems) if problems else f"{self.stored:,} rows as reported")
 
 
-def check_load(conn: psycopg.Connection, table: str, load_id: int, user_id: int, expected: int) -> LoadCheck:
-    """Count the rows `load_id` wrote into raw.`table` and what is wrong with them."""
+def raw_id_floors(conn: psycopg.Connection, tables: list[str]) -> dict[str, int]:
+    """The highest raw_id of each table now (0 when empty): the rows a load writes from here on lie above it."""
+    if not tables:
+        return {}
+    query = sql.SQL("select {}").format(
+        sql.SQL(", ").join(
+            sql.SQL("(select coalesce(max(raw_id), 0) from {})").format(sql.Identifier("raw", table))
+            for table in tables
+        )
+    )
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return dict(zip(tables, row, strict=True))
+
+
+def check_load(
+    conn: psycopg.Connection,
+    table: str,
+    load_id: int,
+    user_id: int,
+    expected: int,
+    above_raw_id: int | None = None,
+) -> LoadCheck:
+    """Count the rows `load_id` wrote into raw.`table` and what is wrong with them.
+
+    `above_raw_id`: the table's raw_id floor from before the load wrote (raw_id_floors); the rows are then
+    read as that range of the primary key, whatever the planner's statistics say.
+    """
     load_column, time_column = LOADED_TABLES[table]
+    of_load = sql.SQL("{} = %(load_id)s").format(sql.Identifier(load_column))
+    if above_raw_id is None:
+        rows, of_load = sql.SQL("where {}").format(of_load), sql.SQL("true")
+    else:
+        # Only the range in WHERE: the BRIN index on the load's id cannot then be chosen (after a large load it
+        # covers nothing yet); the few rows of other loads in the range are left out by the filters.
+        rows = sql.SQL("where raw_id > %(floor)s")
     query = sql.SQL(
         """
-        select count(*),
-               count(*) filter (where user_id <> %(user_id)s),
-               count(*) filter (where {time} < %(earliest)s or {time} > loaded_at + %(tolerance)s)
+        select count(*) filter (where {of_load}),
+               count(*) filter (where {of_load} and user_id <> %(user_id)s),
+               count(*) filter (where {of_load} and ({time} < %(earliest)s or {time} > loaded_at + %(tolerance)s))
         from {table}
-        where {load} = %(load_id)s
+        {rows}
         """
     ).format(
+        of_load=of_load,
         time=sql.Identifier(time_column),
         table=sql.Identifier("raw", table),
-        load=sql.Identifier(load_column),
+        rows=rows,
     )
-    params = {"user_id": user_id, "earliest": EARLIEST_TIME, "tolerance": FUTURE_TOLERANCE, "load_id": load_id}
-    row = conn.execute(query, params).fetchone()
+    params = {
+        "user_id": user_id,
+        "earliest": EARLIEST_TIME,
+        "tolerance": FUTURE_TOLERANCE,
+        "load_id": load_id,
+        "floor": above_raw_id,
+    }
+    with conn.transaction():
+        if above_raw_id is not None:  # no statistics on the new rows yet: the planner would read the whole table
+            conn.execute("set local enable_seqscan = off")
+        row = conn.execute(query, params).fetchone()
     assert row is not None  # an aggregate always returns a row
     stored, other_users, outside = row
     return LoadCheck(table, load_id, expected, stored, other_users, outside)

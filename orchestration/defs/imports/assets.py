@@ -5,6 +5,7 @@ partitions (one per imported file), run config and metadata.
 """
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,10 @@ def import_export_file(
     try:
         result = import_path(path, user, progress=progress, partition_key=partition_key, run_id=context.run_id)
     except (ImportFailedError, users_repo.UserError) as exc:
+        progress.flush()
         context.log_event(dg.AssetMaterialization(APP_IMPORTS, description=f"failed import of {path.name}"))
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    progress.flush()
     context.log_event(dg.AssetMaterialization(APP_IMPORTS, metadata={"import_id": result.import_id}))
     context.log.info(
         f"{result.records:,} records read, {result.inserted:,} inserted, {result.duplicates:,} already stored "
@@ -117,14 +120,24 @@ def _path_of_partition(partition_key: str) -> Path:
 
 
 class _LoggingProgress:
-    """Logs each file to the run log and forwards byte progress to another sink."""
+    """Logs the import's files to the run log and forwards byte progress to another sink.
+
+    The files done are logged together, one message every LOG_EVERY_SECONDS (and one at the end): each log
+    event is a write to Dagster's storage on the thread that feeds the import's COPY, and a message per
+    file cost a 1 M-record export (63 files) 0.16 s.
+    """
+
+    LOG_EVERY_SECONDS = 2.0
 
     def __init__(self, context: dg.AssetExecutionContext, inner: Progress) -> None:
         self._log = context.log
         self._inner = inner
+        self._done: list[str] = []
+        self._logged_at = time.monotonic()
 
     def started(self, total_bytes: int, files: int) -> None:
         self._log.info(f"{files} JSON file(s), {total_bytes / 1e6:,.1f} MB to read")
+        self._logged_at = time.monotonic()
         self._inner.started(total_bytes, files)
 
     def advanced(self, nbytes: int) -> None:
@@ -132,7 +145,16 @@ class _LoggingProgress:
 
     def file_done(self, name: str, format_name: str | None, records: int) -> None:
         if format_name is None:
-            self._log.info(f"skipped {name}: not listening history")
+            self._done.append(f"skipped {name}: not listening history")
         else:
-            self._log.info(f"{name}: {records:,} records ({format_name})")
+            self._done.append(f"{name}: {records:,} records ({format_name})")
+        if time.monotonic() - self._logged_at >= self.LOG_EVERY_SECONDS:
+            self.flush()
         self._inner.file_done(name, format_name, records)
+
+    def flush(self) -> None:
+        """Log the files done since the last message."""
+        if self._done:
+            self._log.info("\n".join(self._done))
+            self._done = []
+        self._logged_at = time.monotonic()

@@ -30,4 +30,7 @@ def check_specs(keys: dict[str, dg.AssetKey]) -> list[dg.AssetCheckSpec]:
 def check_results(result: ImportResult, keys: dict[str, dg.AssetKey]) -> Iterator[dg.AssetCheckResult]:
     for fmt in FORMATS:
         expected = result.tables.get(fmt.table, {}).get("inserted", 0)
-        yield load_check_result(ROWS_CHECK, fmt.table, result.import_id, result.user_id, expected, keys[fmt.name])
+        floor = result.raw_id_floors.get(fmt.table)
+        yield load_check_result(
+            ROWS_CHECK, fmt.table, result.import_id, result.user_id, expected, keys[fmt.name], floor
+        )
