@@ -4,7 +4,6 @@ they pass on what an import wrote and name each way the rows can disagree with t
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 import psycopg
