@@ -94,7 +94,8 @@ def check_load(
     read as that range of the primary key, whatever the planner's statistics say.
     """
     load_column, time_column = LOADED_TABLES[table]
-    of_load = sql.SQL("{} = %(load_id)s").format(sql.Identifier(load_column))
+    of_load: sql.Composable = sql.SQL("{} = %(load_id)s").format(sql.Identifier(load_column))
+    rows: sql.Composable
     if above_raw_id is None:
         rows, of_load = sql.SQL("where {}").format(of_load), sql.SQL("true")
     else:
