@@ -239,3 +239,24 @@ def test_zip_recompressed_on_a_mac(tmp_path: Path, conn: psycopg.Connection, use
 
     assert_first_import(result, files)
     assert_stored_counts(conn, user, files)
+
+
+def test_the_remembered_sha256_follows_the_file(tmp_path: Path) -> None:
+    """A file's hash is remembered while it stays unchanged, and computed again once it changes."""
+    import hashlib
+    import os
+
+    from orchestration.exports.sources import file_sha256
+
+    path = tmp_path / "Streaming_History_Audio_2020_0.json"
+    path.write_bytes(b"[1]")
+    assert file_sha256(path) == hashlib.sha256(b"[1]").hexdigest()
+    assert file_sha256(tmp_path / "." / path.name) == hashlib.sha256(b"[1]").hexdigest()
+
+    path.write_bytes(b"[2]")  # same size: only the modification time tells
+    mtime = path.stat().st_mtime_ns
+    os.utime(path, ns=(mtime + 1_000_000_000, mtime + 1_000_000_000))
+    assert file_sha256(path) == hashlib.sha256(b"[2]").hexdigest()
+
+    path.write_bytes(b"[22]")
+    assert file_sha256(path) == hashlib.sha256(b"[22]").hexdigest()

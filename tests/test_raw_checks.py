@@ -37,8 +37,9 @@ def test_an_import_passes_its_check(tmp_path: Path, conn: psycopg.Connection, us
 
 
 def test_the_range_leaves_out_later_loads_of_other_users(tmp_path: Path, conn: psycopg.Connection, user: str) -> None:
+    imported(tmp_path, new_user("UTC")[0], 1, "2019-01-01")  # the table is not empty: a floor above 0
     first = imported(tmp_path, user, 5)
-    assert first["raw_id_floors"]["extended_streams"] < min_raw_id(conn, first["import_id"])
+    assert 0 < first["raw_id_floors"]["extended_streams"] < min_raw_id(conn, first["import_id"])
     other_user, other_id = new_user("UTC")
     other = imported(tmp_path, other_user, 7, "2021-05-02")  # its rows lie above the first import's floor too
     floor = first["raw_id_floors"]["extended_streams"]

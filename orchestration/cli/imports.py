@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import click
 
 from orchestration.cli.common import database, fail
+from orchestration.exports.errors import ExportError
+from orchestration.exports.sources import describe
 
 
 @click.command("import")
@@ -23,13 +27,17 @@ def import_command(paths: tuple[Path, ...], user: str, as_json: bool) -> None:
     """
     from orchestration import users as repo
     from orchestration.cli.progress import TerminalProgress
-    from orchestration.defs.in_process import RunError, run_import
 
     with database() as conn:
         try:
             repo.get(conn, user)
         except repo.UserError as exc:
             fail(str(exc))
+    # The run needs the first file's sha256 (its partition) before it starts: hash it while Dagster loads
+    # (hashlib lets go of the interpreter lock); the import finds it remembered (sources.file_sha256).
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_describe, paths[0])
+        from orchestration.defs.in_process import RunError, run_import
 
     done: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
@@ -43,7 +51,7 @@ def import_command(paths: tuple[Path, ...], user: str, as_json: bool) -> None:
             continue
         done.append(result)
         if not as_json:
-            click.echo(_describe(result))
+            click.echo(_line(result))
     summary = _summary(done, failed)
     if as_json:
         click.echo(json.dumps(summary, default=str))
@@ -51,7 +59,12 @@ def import_command(paths: tuple[Path, ...], user: str, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def _describe(result: dict[str, Any]) -> str:
+def _describe(path: Path) -> None:
+    with contextlib.suppress(ExportError):  # the run says what is wrong with the path
+        describe(path)
+
+
+def _line(result: dict[str, Any]) -> str:
     formats = ", ".join(f"{k}: {v:,}" for k, v in result["formats"].items())
     span = f"{result['min_ts']:%Y-%m-%d} – {result['max_ts']:%Y-%m-%d}" if result["min_ts"] else "-"
     skipped = f", {len(result['skipped_files'])} file(s) skipped" if result["skipped_files"] else ""

@@ -91,12 +91,13 @@ def check_load(
     """Count the rows `load_id` wrote into raw.`table` and what is wrong with them.
 
     `above_raw_id`: the table's raw_id floor from before the load wrote (raw_id_floors); the rows are then
-    read as that range of the primary key, whatever the planner's statistics say.
+    read as that range of the primary key, whatever the planner's statistics say. A floor of 0 (the table
+    was empty) leaves the plan to the planner: every row is the load's, and a parallel scan reads them fastest.
     """
     load_column, time_column = LOADED_TABLES[table]
     of_load: sql.Composable = sql.SQL("{} = %(load_id)s").format(sql.Identifier(load_column))
     rows: sql.Composable
-    if above_raw_id is None:
+    if not above_raw_id:
         rows, of_load = sql.SQL("where {}").format(of_load), sql.SQL("true")
     else:
         # Only the range in WHERE: the BRIN index on the load's id cannot then be chosen (after a large load it
@@ -124,7 +125,7 @@ def check_load(
         "floor": above_raw_id,
     }
     with conn.transaction():
-        if above_raw_id is not None:  # no statistics on the new rows yet: the planner would read the whole table
+        if above_raw_id:  # no statistics on the new rows yet: the planner would read the whole table
             conn.execute("set local enable_seqscan = off")
         row = conn.execute(query, params).fetchone()
     assert row is not None  # an aggregate always returns a row
