@@ -344,6 +344,13 @@ def cli_import(path: Path, user: str) -> dict[str, Any]:
     }
 
 
+def prepare_dagster() -> None:
+    """`spotify-history prepare`, as `up` runs it before any service: Dagster's storage tables exist before the
+    CLI's run (a fresh instance's first run would otherwise create them, a cost paid once per installation)."""
+    exe = Path(sys.executable).with_name("spotify-history")
+    subprocess.run([str(exe), "prepare"], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+
+
 def checks_seconds(run_id: str) -> float:
     """How long the run's checks of the imported rows took: from the last raw table's materialization to
     the last check's result (the asset yields its materializations, then computes each check)."""
@@ -680,6 +687,7 @@ def main() -> None:
             parts["parse"] = functools.partial(child, "parse", path, user)
             parts["import"] = parts["reimport"] = functools.partial(child, "import", path, user)
             if not args.skip_cli:
+                prepare_dagster()
                 parts["cli"] = functools.partial(cli_import, path, add_user(f"{prefix}-cli"))
         os.environ[WAIT_QUIET_ENV] = str(args.wait_quiet)
         result.update(measure_all(parts))
