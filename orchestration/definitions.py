@@ -15,11 +15,10 @@ from orchestration.defs.dbt.jobs import refresh_marts_job
 from orchestration.defs.dbt.project import dbt_project, prepare_if_dev
 from orchestration.defs.dbt.sensors import refresh_marts_sensor
 from orchestration.defs.imports.sensors import inbox_sensor
-from orchestration.defs.load_jobs import LOAD_ASSETS, LOAD_JOBS
+from orchestration.defs.load_jobs import LOAD_ASSETS, LOAD_JOBS, LOAD_RESOURCES
 from orchestration.defs.runs.sensors import interrupted_runs_sensors
 from orchestration.defs.spotify.sensors import spotify_sensor
 from orchestration.defs.spotify.top import spotify_top_sensor
-from orchestration.loading.importer import NoProgress
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -37,8 +36,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             spotify_top_sensor,
             *interrupted_runs_sensors,
         ],
-        # The CLI swaps in a terminal progress bar for its in-process runs.
-        resources={"import_progress": NoProgress(), "dbt": dbt_resource(project)},
+        resources={**LOAD_RESOURCES, "dbt": dbt_resource(project)},
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -204,3 +205,69 @@ def test_a_dagster_run_parses_in_its_process_when_the_source_is_large_enough(
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert (summary["records"], summary["inserted"], summary["duplicates"]) == (552, 502, 50)
     assert len(stored_identities(conn, user)) == 502
+
+
+def cli_import(path: Path, user: str) -> dict[str, Any]:
+    """`spotify-history import PATH --user USER --json` in this process; its summary."""
+    from click.testing import CliRunner
+
+    from orchestration.cli import main
+
+    result = CliRunner().invoke(main, ["import", str(path), "--user", user, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def parsing_processes(started: list[subprocess.Popen[bytes]]) -> list[subprocess.Popen[bytes]]:
+    """The parsing processes among the processes started (a Dagster run starts others)."""
+    return [p for p in started if parser_process.__name__ in p.args]
+
+
+def test_the_cli_parses_ahead_while_dagster_loads_and_its_run_takes_the_process(
+    tmp_path: Path, conn: psycopg.Connection, user: str, in_process: list[subprocess.Popen[bytes]]
+) -> None:
+    path = export_zip(tmp_path)
+    summary = cli_import(path, user)
+
+    # One parsing process: the one started before Dagster loaded; the run started none of its own.
+    parsers = parsing_processes(in_process)
+    assert len(parsers) == 1 and parsers[0].returncode == 0
+    assert (summary["records"], summary["inserted"], summary["duplicates"]) == (552, 502, 50)
+    assert len(stored_identities(conn, user)) == 502
+
+
+@pytest.mark.parametrize("replacement", ["other records", "a copy"])
+def test_a_file_replaced_after_parsing_started_ahead_is_parsed_again(
+    tmp_path: Path,
+    conn: psycopg.Connection,
+    user: str,
+    in_process: list[subprocess.Popen[bytes]],
+    monkeypatch: pytest.MonkeyPatch,
+    replacement: str,
+) -> None:
+    """What the process started ahead read may be another file: the run parses the file it imports (a copy of
+    the same size and bytes is another file too: only its inode and modification time differ)."""
+    from orchestration.defs import in_process as runs
+
+    path = export_zip(tmp_path)
+    if replacement == "a copy":
+        other, expected = shutil.copy(path, tmp_path / "copy.zip"), (552, 502)
+        os.utime(other, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))
+    else:
+        records = json.dumps(extended_records(7, day="2022-02-02")).encode()
+        other = write_zip(tmp_path / "other.zip", {f"{FOLDER}/Streaming_History_Audio_2022_0.json": records})
+        expected = (7, 7)
+    run_import = runs.run_import
+
+    def replace_first(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        os.replace(other, path)
+        return run_import(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "run_import", replace_first)
+    summary = cli_import(path, user)
+
+    parsers = parsing_processes(in_process)
+    # The one started ahead was stopped (killed, or done if it had sent everything); the run started its own.
+    assert len(parsers) == 2 and parsers[0].returncode is not None and parsers[1].returncode == 0
+    assert (summary["records"], summary["inserted"]) == expected
+    assert len(stored_identities(conn, user)) == expected[1]

@@ -17,6 +17,7 @@ from orchestration.exports.sources import describe
 from orchestration.instance import get_instance
 from orchestration.loading import registry
 from orchestration.loading.importer import Progress
+from orchestration.loading.parser_process import ParsingAhead
 
 # The terminal shows a progress bar and one error line; the full log is in the UI.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -47,8 +48,11 @@ def load_definitions() -> dg.Definitions:
     return defs()
 
 
-def run_import(path: Path, user: str, progress: Progress) -> dict[str, Any]:
-    """Import `path` for `user` as a run of the import_export job; returns its registry row."""
+def run_import(path: Path, user: str, progress: Progress, ahead: ParsingAhead | None = None) -> dict[str, Any]:
+    """Import `path` for `user` as a run of the import_export job; returns its registry row.
+
+    `ahead`: a parsing process the caller started for `path` (the run's import takes it if it fits).
+    """
     try:
         source = describe(path)
     except ExportError as exc:
@@ -62,7 +66,7 @@ def run_import(path: Path, user: str, progress: Progress) -> dict[str, Any]:
         instance=instance,
         partition_key=partition_key,
         run_config={**import_run_config(source.path), **QUIET_CONSOLE},
-        resources={"import_progress": progress},
+        resources={"import_progress": progress, "import_parsing_ahead": ahead or ParsingAhead()},
         tags={"spotify_history/user": user, "spotify_history/trigger": "cli"},
         raise_on_error=False,
     )

@@ -14,6 +14,7 @@ from orchestration.defs.spotify.assets import api_recently_played
 from orchestration.defs.spotify.jobs import spotify_sync_job
 from orchestration.defs.spotify.top import spotify_top_items, spotify_top_job, top_app_tables
 from orchestration.loading.importer import NoProgress
+from orchestration.loading.parser_process import ParsingAhead
 
 LOAD_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
     *app_tables,
@@ -23,9 +24,12 @@ LOAD_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
     spotify_top_items,
 ]
 LOAD_JOBS = [import_export_job, spotify_sync_job, spotify_top_job]
+# What the import asset gets in runs the CLI did not start; the CLI's in-process runs swap in a terminal
+# progress bar and the parsing process it started ahead (parser_process.ParsingAhead).
+LOAD_RESOURCES = {"import_progress": NoProgress(), "import_parsing_ahead": ParsingAhead()}
 
 
 def load_job_definitions() -> dg.Definitions:
     """The load jobs alone, for the CLI's in-process imports, polls and snapshots: the same jobs as the
     code location's (tests/test_dbt_dagster.py compares them)."""
-    return dg.Definitions(assets=LOAD_ASSETS, jobs=LOAD_JOBS, resources={"import_progress": NoProgress()})
+    return dg.Definitions(assets=LOAD_ASSETS, jobs=LOAD_JOBS, resources=LOAD_RESOURCES)

@@ -111,13 +111,20 @@ def describe(path: Path) -> Source:
             digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file)}\0".encode())
             size += file.stat().st_size
         return Source(path, "folder", digest.hexdigest(), size)
+    return Source(path, kind_of(path), file_sha256(path), path.stat().st_size)
+
+
+def kind_of(path: Path) -> str:
+    """What `path` is to import: a folder, or a zip or json file (by content, then by name); raises ExportError
+    for anything else. A damaged ".zip" is still a zip here (and registered); scan() then says what is wrong."""
+    if path.is_dir():
+        return "folder"
     if not path.is_file():
         raise ExportError(f"{path}: not a regular file")
-    # A damaged ".zip" is still described (and registered); scan() then says what is wrong with it.
     if zipfile.is_zipfile(path) or path.suffix.lower() in ARCHIVE_SUFFIXES:
-        return Source(path, "zip", file_sha256(path), path.stat().st_size)
+        return "zip"
     if path.suffix.lower() == ".json":
-        return Source(path, "json", file_sha256(path), path.stat().st_size)
+        return "json"
     raise ExportError(f"{path}: not a ZIP archive, a JSON file or a folder")
 
 

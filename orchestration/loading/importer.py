@@ -25,7 +25,7 @@ from orchestration.exports.formats import FORMATS, FORMATS_BY_NAME, ExportFormat
 from orchestration.exports.reader import diagnose, open_history_file
 from orchestration.exports.sources import Limits, Skipped, Source, describe, scan
 from orchestration.loading import registry
-from orchestration.loading.parser_process import parse_in_process
+from orchestration.loading.parser_process import ParsingAhead, ParsingProcess
 from orchestration.loading.parsing import (
     BATCH_ROWS,
     Advanced,
@@ -117,8 +117,12 @@ def import_path(
     progress: Progress | None = None,
     partition_key: str | None = None,
     run_id: str | None = None,
+    ahead: ParsingAhead | None = None,
 ) -> ImportResult:
-    """Import everything at `path` for `user_name`. Raises ImportFailedError (or UserError)."""
+    """Import everything at `path` for `user_name`. Raises ImportFailedError (or UserError).
+
+    `ahead`: a parsing process already started for this file (the CLI's, see ParsingAhead), used if it fits.
+    """
     own_conn = conn is None
     conn = conn or connect()
     try:
@@ -131,6 +135,7 @@ def import_path(
             progress or NoProgress(),
             partition_key,
             run_id,
+            ahead or ParsingAhead(),
         )
     finally:
         if own_conn:
@@ -145,6 +150,7 @@ def _import(
     progress: Progress,
     partition_key: str | None,
     run_id: str | None,
+    ahead: ParsingAhead,
 ) -> ImportResult:
     user = users.get(conn, user_name)
     try:
@@ -153,14 +159,20 @@ def _import(
         raise ImportFailedError(str(exc)) from exc
     import_id = registry.start(conn, user_id=user.user_id, source=source, partition_key=partition_key, run_id=run_id)
     try:
-        return _run(conn, import_id, user, source, limits, progress)
+        return _run(conn, import_id, user, source, limits, progress, ahead)
     finally:
         with contextlib.suppress(psycopg.Error):  # a broken connection has let go of the lock already
             registry.release(conn, import_id)
 
 
 def _run(
-    conn: psycopg.Connection, import_id: int, user: users.User, source: Source, limits: Limits, progress: Progress
+    conn: psycopg.Connection,
+    import_id: int,
+    user: users.User,
+    source: Source,
+    limits: Limits,
+    progress: Progress,
+    ahead: ParsingAhead,
 ) -> ImportResult:
     started = time.perf_counter()
     try:
@@ -168,7 +180,7 @@ def _run(
             prepare_session(conn, user.user_id)
             floors = raw_id_floors(conn, [fmt.table for fmt in FORMATS])
             scan(source, limits)
-            files, loads = _load(conn, user.user_id, import_id, source, limits, progress)
+            files, loads = _load(conn, user.user_id, import_id, source, limits, progress, ahead)
             result = _summarize(import_id, user, source, files, loads, time.perf_counter() - started)
             result.raw_id_floors = floors
             registry.succeed(conn, import_id, _registry_summary(result))
@@ -185,14 +197,20 @@ def _run(
 
 
 def _load(
-    conn: psycopg.Connection, user_id: int, import_id: int, source: Source, limits: Limits, progress: Progress
+    conn: psycopg.Connection,
+    user_id: int,
+    import_id: int,
+    source: Source,
+    limits: Limits,
+    progress: Progress,
+    ahead: ParsingAhead,
 ) -> tuple[list[FileSummary], dict[str, FileLoad]]:
     progress.started(source.total_bytes, len(source.entries))
     writer = RawWriter(conn, user_id, import_id, lambda fmt, name: _diagnose_file(source, limits, fmt, name))
     files: list[FileSummary] = []
     loads: dict[str, FileLoad] = {}
     current: FileSummary | None = None
-    with _parser(source, limits) as messages:
+    with _parser(source, limits, ahead) as messages:
         for message in messages:
             match message:
                 case Batch(data, rows, span):
@@ -218,10 +236,15 @@ def _load(
     return files, loads
 
 
-def _parser(source: Source, limits: Limits) -> contextlib.AbstractContextManager[Iterator[Message]]:
-    """Large sources are parsed by a child process, small ones on a thread (no process to start)."""
+def _parser(
+    source: Source, limits: Limits, ahead: ParsingAhead
+) -> contextlib.AbstractContextManager[Iterator[Message]]:
+    """Large sources are parsed by a child process, small ones on a thread (no process to start); a process
+    started ahead for this very file is used whatever its size."""
+    if (process := ahead.take(source, limits)) is not None:
+        return process
     if source.total_bytes >= get_settings().import_parser_process_bytes:
-        return parse_in_process(source, limits)
+        return ParsingProcess(source, limits)
     return parse_in_thread(source, limits)
 
 

@@ -20,44 +20,115 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from orchestration.exports.errors import ExportError
-from orchestration.exports.sources import Limits, Source, scan
+from orchestration.exports.sources import Limits, Source, kind_of, scan
 from orchestration.loading.parsing import Failed, Mailbox, Message, parse_source, received
 
 
-@contextlib.contextmanager
-def parse_in_process(source: Source, limits: Limits) -> Iterator[Iterator[Message]]:
-    """The source's messages, parsed by a child process. Leaving the block stops the child."""
-    child = subprocess.Popen(
-        command(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        close_fds=True,
-        env=_environment(),
-    )
-    assert child.stdin is not None and child.stdout is not None
-    messages = Mailbox()
-    ended = threading.Event()
-    pump = threading.Thread(
-        target=_pump, args=(child, child.stdout, messages, ended), name="import-parser", daemon=True
-    )
-    try:
-        # The child scans the source again (cheap: a ZIP's directory) rather than being sent the entries.
-        pickle.dump((source.path, source.kind, source.sha256, source.size_bytes, limits), child.stdin)
-        child.stdin.close()
-        pump.start()
-        yield received(messages.get)
-    finally:
-        # After the end of the stream the child is only exiting; otherwise the writer has stopped listening.
+class ParsingProcess:
+    """The source's messages, parsed by a child process: `with ParsingProcess(source, limits) as messages`.
+
+    The child starts at once; its messages are queued (up to QUEUE_BATCHES batches) until read. Leaving the
+    block stops it.
+    """
+
+    def __init__(self, source: Source, limits: Limits) -> None:
+        self.source, self.limits = source, limits
+        self._child = child = subprocess.Popen(
+            command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+            env=_environment(),
+        )
+        assert child.stdin is not None and child.stdout is not None
+        self._messages = Mailbox()
+        self._ended = threading.Event()
+        self._pump = threading.Thread(
+            target=_pump, args=(child, child.stdout, self._messages, self._ended), name="import-parser", daemon=True
+        )
+        try:
+            # The child scans the source again (cheap: a ZIP's directory) rather than being sent the entries.
+            pickle.dump((source.path, source.kind, source.sha256, source.size_bytes, limits), child.stdin)
+            child.stdin.close()
+            self._pump.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __enter__(self) -> Iterator[Message]:
+        return received(self._messages.get)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Wait for a child that has sent everything; kill one the writer stopped listening to. Idempotent."""
+        child = self._child
         with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=10 if ended.is_set() else 0)
+            child.wait(timeout=10 if self._ended.is_set() else 0)
         if child.poll() is None:
             child.kill()
-        messages.discard_until(lambda: not pump.is_alive())  # the pump then reaches the end of the pipe
+        if self._pump.is_alive():
+            self._messages.discard_until(lambda: not self._pump.is_alive())  # it then reaches the end of the pipe
         child.wait()
+        assert child.stdout is not None
         child.stdout.close()
+
+
+class ParsingAhead:
+    """A parsing process started before the import that reads it, for a file about to be imported.
+
+    The CLI starts one before it loads Dagster (≈ 1.4 s), so that the file is being parsed meanwhile; the
+    run's import takes it if it is for the same file, unchanged, with the same limits (`take`). Only files
+    at least IMPORT_PARSER_PROCESS_BYTES large get one: their import would start a process anyway.
+    `ParsingAhead()` holds none (what runs started elsewhere get).
+    """
+
+    def __init__(self, process: ParsingProcess | None = None, identity: tuple[int, ...] | None = None) -> None:
+        self._process, self._identity = process, identity
+
+    @classmethod
+    def start(cls, path: Path, limits: Limits, min_bytes: int) -> ParsingAhead:
+        """A process parsing the file at `path`, if it is a ZIP or JSON file of at least `min_bytes`."""
+        path = path.expanduser().absolute()
+        try:
+            kind, identity = kind_of(path), _identity(path)
+        except ExportError:
+            return cls()  # the import says what is wrong with the path
+        if kind == "folder" or identity is None or identity[2] < min_bytes:
+            return cls()
+        # The file's hash is not needed to parse it: the import checks that the file is still the same.
+        return cls(ParsingProcess(Source(path, kind, "", identity[2]), limits), identity)
+
+    def take(self, source: Source, limits: Limits) -> ParsingProcess | None:
+        """The process, if it parses `source` as the import would: then the import owns it."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        ours = process.source
+        same_file = (ours.path, ours.kind, ours.size_bytes) == (source.path, source.kind, source.size_bytes)
+        if same_file and self._identity == _identity(source.path) and process.limits == limits:
+            return process
+        process.stop()
+        return None
+
+    def stop(self) -> None:
+        """Stop the process unless an import took it."""
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+
+
+def _identity(path: Path) -> tuple[int, ...] | None:
+    """The file's device, inode, size and modification time: equal while it is unchanged."""
+    with contextlib.suppress(OSError):
+        st = path.stat()
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+    return None
 
 
 def command() -> list[str]:

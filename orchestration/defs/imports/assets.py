@@ -20,6 +20,7 @@ from orchestration.exports.formats import FORMATS
 from orchestration.exports.sources import Source
 from orchestration.loading import registry
 from orchestration.loading.importer import ImportFailedError, ImportResult, Progress, import_path
+from orchestration.loading.parser_process import ParsingAhead
 
 export_files = dg.DynamicPartitionsDefinition(name="export_files")
 RAW_EXPORT_KEYS = {fmt.name: dg.AssetKey([RAW_SOURCE, fmt.table]) for fmt in FORMATS}
@@ -59,7 +60,10 @@ class ImportConfig(dg.Config):
     op_tags={"kind": "import"},
 )
 def import_export_file(
-    context: dg.AssetExecutionContext, config: ImportConfig, import_progress: dg.ResourceParam[Progress]
+    context: dg.AssetExecutionContext,
+    config: ImportConfig,
+    import_progress: dg.ResourceParam[Progress],
+    import_parsing_ahead: dg.ResourceParam[ParsingAhead],
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Import one export file (ZIP, JSON or folder) for the user named in the partition key."""
     partition_key = context.partition_key
@@ -68,7 +72,14 @@ def import_export_file(
     context.log.info(f"importing {path} for user {user!r}")
     progress = _LoggingProgress(context, import_progress)
     try:
-        result = import_path(path, user, progress=progress, partition_key=partition_key, run_id=context.run_id)
+        result = import_path(
+            path,
+            user,
+            progress=progress,
+            partition_key=partition_key,
+            run_id=context.run_id,
+            ahead=import_parsing_ahead,
+        )
     except (ImportFailedError, users_repo.UserError) as exc:
         progress.flush()
         context.log_event(dg.AssetMaterialization(APP_IMPORTS, description=f"failed import of {path.name}"))
