@@ -40,7 +40,7 @@ def import_command(paths: tuple[Path, ...], user: str, as_json: bool) -> None:
     ahead = ParsingAhead.start(paths[0], Limits.from_settings(), get_settings().import_parser_process_bytes)
     try:
         with ThreadPoolExecutor(1) as pool:
-            pool.submit(_describe, paths[0])
+            pool.submit(_hash_quietly, paths[0])
             from orchestration.defs import in_process  # noqa: F401  (Dagster: the import that takes long)
         done, failed = _import_each(paths, user, ahead, quiet=as_json)
     finally:
@@ -75,7 +75,7 @@ def _import_each(
     return done, failed
 
 
-def _describe(path: Path) -> None:
+def _hash_quietly(path: Path) -> None:
     with contextlib.suppress(ExportError):  # the run says what is wrong with the path
         describe(path)
 
