@@ -6,15 +6,14 @@ import contextlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from orchestration.cli.common import database, fail
-from orchestration.config import get_settings
-from orchestration.exports.errors import ExportError
-from orchestration.exports.sources import Limits, describe
-from orchestration.loading.parser_process import ParsingAhead
+
+if TYPE_CHECKING:
+    from orchestration.loading.parser_process import ParsingAhead
 
 
 @click.command("import")
@@ -28,6 +27,9 @@ def import_command(paths: tuple[Path, ...], user: str, as_json: bool) -> None:
     the UI, so it shows up there with its logs. Importing the same records again inserts nothing.
     """
     from orchestration import users as repo
+    from orchestration.config import get_settings
+    from orchestration.exports.sources import Limits
+    from orchestration.loading.parser_process import ParsingAhead
 
     with database() as conn:
         try:
@@ -76,6 +78,9 @@ def _import_each(
 
 
 def _hash_quietly(path: Path) -> None:
+    from orchestration.exports.errors import ExportError
+    from orchestration.exports.sources import describe
+
     with contextlib.suppress(ExportError):  # the run says what is wrong with the path
         describe(path)
 
