@@ -4,6 +4,7 @@ thread stores, its errors arrive worded as they are, and it never outlives the i
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -271,3 +272,37 @@ def test_a_file_replaced_after_parsing_started_ahead_is_parsed_again(
     assert len(parsers) == 2 and parsers[0].returncode is not None and parsers[1].returncode == 0
     assert (summary["records"], summary["inserted"]) == expected
     assert len(stored_identities(conn, user)) == expected[1]
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (b"PK\x03\x04 not really a zip", r"not a valid ZIP archive"),
+        (b"[" + json.dumps(extended_records(3)).encode()[1:-40], r"Streaming_History_Audio_2021_0\.json"),
+    ],
+    ids=["damaged-zip", "truncated-json"],
+)
+def test_bad_input_parsed_ahead_fails_the_run_with_its_own_words(
+    tmp_path: Path,
+    conn: psycopg.Connection,
+    user: str,
+    in_process: list[subprocess.Popen[bytes]],
+    content: bytes,
+    error: str,
+) -> None:
+    from click.testing import CliRunner
+
+    from orchestration.cli import main
+
+    name = "my_spotify_data.zip" if content.startswith(b"PK") else "Streaming_History_Audio_2021_0.json"
+    path = tmp_path / name
+    path.write_bytes(content)
+    before = raw_snapshot(conn)
+
+    result = CliRunner().invoke(main, ["import", str(path), "--user", user, "--json"])
+
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "failed" and re.search(error, summary["failed"][0]["error"]), summary
+    assert raw_snapshot(conn) == before
+    assert all(p.returncode is not None for p in parsing_processes(in_process))  # none outlives the command
