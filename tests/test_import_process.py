@@ -4,8 +4,8 @@ thread stores, its errors arrive worded as they are, and it never outlives the i
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
