@@ -181,8 +181,7 @@ def _run(
             floors = raw_id_floors(conn, [fmt.table for fmt in FORMATS])
             scan(source, limits)
             files, loads = _load(conn, user.user_id, import_id, source, limits, progress, ahead)
-            result = _summarize(import_id, user, source, files, loads, time.perf_counter() - started)
-            result.raw_id_floors = floors
+            result = _summarize(import_id, user, source, files, loads, floors, time.perf_counter() - started)
             registry.succeed(conn, import_id, _registry_summary(result))
         return result
     except BaseException as exc:
@@ -264,6 +263,7 @@ def _summarize(
     source: Source,
     files: list[FileSummary],
     loads: dict[str, FileLoad],
+    raw_id_floors: dict[str, int],
     seconds: float,
 ) -> ImportResult:
     formats: dict[str, int] = {}
@@ -295,6 +295,7 @@ def _summarize(
         max_ts=max(times) if times else None,
         seconds=round(seconds, 3),
         timings={"seconds": round(seconds, 3), "records_per_second": round(records / max(seconds, 1e-9))},
+        raw_id_floors=raw_id_floors,
     )
 
 
