@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/api_benchmark.py --prepare-only  # only generate + build the marts
     .venv/bin/python benchmarks/api_benchmark.py --seconds 5     # shorter measurements
     .venv/bin/python benchmarks/api_benchmark.py --plays-per-user 20000 --home /tmp/api-bench-small  # a quick try
+    .venv/bin/python benchmarks/api_benchmark.py --stdio-only    # only the stdio server's start-up
 
 Data: 10 users × 1 M synthetic plays (plus 10 % streams that are not plays: skips, podcasts), ending
 now, over ~15 years. The raw rows are generated in SQL (generate_series into raw.extended_streams,
@@ -24,6 +25,12 @@ keep-alive connections, each request with the key of one of the 10 users in turn
 The API caches answers until the next marts build (API_CACHE_ENTRIES). The load repeats the same
 requests, so with the cache on (default) the timed runs measure warm answers; --no-cache measures
 every request against Postgres.
+
+Stdio start-up: `spotify-history mcp --user NAME` (the server local clients start) is started STDIO_RUNS
+times; each time it is sent `initialize` and, once it has answered, the CPU seconds (user + system) the
+process has used are read: the work it does from start until it answers its first request (target
+< 2 s). CPU rather than wall time, because on a shared machine the wall time measures the other
+processes as well; the wall time is printed beside it.
 
 Prints one line per tool and, last, one JSON line with every figure.
 """
@@ -54,6 +61,8 @@ ZONES = [
     "Australia/Sydney", "Asia/Kolkata", "Europe/London", "America/Sao_Paulo", "Africa/Nairobi",
 ]  # fmt: skip
 TARGETS = {"p50_ms": 10.0, "p99_ms": 50.0, "rps": 300.0}
+STDIO_TARGET_CPU_S = 2.0
+STDIO_RUNS = 5
 CASES: list[tuple[str, str]] = [
     ("history.taste_summary", "/v1/history/taste-summary"),
     ("history.top_artists", "/v1/history/top-artists"),
@@ -392,6 +401,63 @@ def _wait_until_up(port: int) -> None:
     raise RuntimeError("the API did not start (see benchmarks/out/api-home/api.log)")
 
 
+def stdio_start(env: dict[str, str], runs: int = STDIO_RUNS) -> dict[str, Any]:
+    """CPU and wall seconds of `spotify-history mcp` from its start until it answers `initialize`.
+
+    The CPU time is read while the server waits for its next message, so it is the start-up and the
+    first answer, nothing after.
+    """
+    import psutil
+
+    cli = str(Path(sys.executable).with_name("spotify-history"))
+    initialize = {
+        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}
+    }  # fmt: skip
+    cpu: list[float] = []
+    wall: list[float] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        server = subprocess.Popen(
+            [cli, "mcp", "--user", user_name(1)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        assert server.stdin is not None and server.stdout is not None
+        try:
+            server.stdin.write(json.dumps(initialize).encode() + b"\n")
+            server.stdin.flush()
+            reply = json.loads(server.stdout.readline())
+            wall.append(time.perf_counter() - started)
+            times = psutil.Process(server.pid).cpu_times()
+            cpu.append(times.user + times.system)
+            if reply.get("result", {}).get("serverInfo", {}).get("name") != "spotify-history":
+                raise RuntimeError(f"unexpected answer from the stdio server: {reply}")
+        finally:
+            server.stdin.close()  # end of input: the server exits
+            server.wait(timeout=30)
+    return {
+        "runs": runs,
+        "cpu_s": [round(c, 2) for c in cpu],
+        "wall_s": [round(w, 2) for w in wall],
+        "cpu_s_median": round(statistics.median(cpu), 2),
+        "cpu_s_max": round(max(cpu), 2),
+        "target_cpu_s": STDIO_TARGET_CPU_S,
+        "met": verdict(max(cpu), STDIO_TARGET_CPU_S),
+    }
+
+
+def report_stdio(stdio: dict[str, Any]) -> None:
+    print(
+        f"\nstdio server start-up ({stdio['runs']} runs), CPU s until it answered initialize: "
+        f"{', '.join(f'{c:.2f}' for c in stdio['cpu_s'])} (median {stdio['cpu_s_median']:.2f}, "
+        f"max {stdio['cpu_s_max']:.2f}; target < {stdio['target_cpu_s']:.0f} s: {stdio['met']}); "
+        f"wall s {', '.join(f'{w:.2f}' for w in stdio['wall_s'])}"
+    )
+
+
 def verdict(value: float, target: float, higher_is_better: bool = False) -> str:
     ok = value >= target if higher_is_better else value < target
     return "met" if ok else "MISSED"
@@ -401,7 +467,7 @@ NOISY_CORES = 0.25
 """Other processes using more than this many cores during a run make its figures noisy."""
 
 
-def report(results: dict[str, Any], seconds: float, connections: int, cache: bool) -> None:
+def report(results: dict[str, Any], seconds: float, connections: int, cache: bool, stdio: dict[str, Any]) -> None:
     print(
         "\nanswer cache:",
         "on (warm: every timed request is a repeat)" if cache else "off (every request reaches Postgres)",
@@ -442,7 +508,9 @@ def report(results: dict[str, Any], seconds: float, connections: int, cache: boo
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "targets": TARGETS,
         "results": results,
+        "stdio_start": stdio,
     }
+    report_stdio(stdio)
     print(json.dumps(summary))
 
 
@@ -459,6 +527,9 @@ def main() -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="serve with API_CACHE_ENTRIES=0: every request reaches Postgres"
     )
+    parser.add_argument(
+        "--stdio-only", action="store_true", help="measure only the stdio server's start-up (CPU s to the first answer)"
+    )
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, default=HOME, help="SPOTIFY_HISTORY_HOME of the benchmark data")
     parser.add_argument("--plays-per-user", type=int, default=PLAYS_PER_USER)
@@ -473,11 +544,18 @@ def main() -> None:
     for name in ("DATABASE_URL", "DAGSTER_HOME", "API_DATABASE_URL"):
         os.environ.pop(name, None)
     env = dict(os.environ)
-    prepare(env)
+    # The stdio start-up needs only the users: a home prepared before is used as it is (no dbt run).
+    if not (args.stdio_only and (HOME / "postgres").is_dir()):
+        prepare(env)
     if args.prepare_only:
         return
+    stdio = stdio_start(env)
+    if args.stdio_only:
+        report_stdio(stdio)
+        print(json.dumps({"benchmark": "api", "plays": USERS * PLAYS_PER_USER, "stdio_start": stdio}))
+        return
     results = measure(env, args.seconds, args.connections, args.wait_quiet, cache=not args.no_cache)
-    report(results, args.seconds, args.connections, cache=not args.no_cache)
+    report(results, args.seconds, args.connections, cache=not args.no_cache, stdio=stdio)
 
 
 if __name__ == "__main__":

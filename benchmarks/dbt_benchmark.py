@@ -87,7 +87,7 @@ def ensure_raw_data(records: int, seed: int) -> int:
     """The listeners' raw rows: one synthetic export each, imported once. Returns the raw row count."""
     from orchestration import users
     from orchestration.db import connect
-    from orchestration.loading.importer import import_path
+    from orchestration.imports.importer import import_path
 
     for i, (name, zone) in enumerate(USERS):
         with connect() as conn:
@@ -201,7 +201,7 @@ def poll_new_plays(count: int) -> None:
 
 def import_new_plays(count: int) -> None:
     """`count` plays in a small Streaming_History_Audio file, imported like any export."""
-    from orchestration.loading.importer import import_path
+    from orchestration.imports.importer import import_path
 
     _, tracks = _known_tracks()
     records = []
@@ -455,7 +455,7 @@ def main() -> None:
         print("full build ...", flush=True)
         full = timed_build("--full-refresh")
         from orchestration.defs.imports.assets import RAW_EXPORT_KEYS
-        from orchestration.defs.keys import API_PLAYS, APP_IMPORTS, APP_SYNCS
+        from orchestration.defs.shared.keys import API_PLAYS, APP_IMPORTS, APP_SYNCS
 
         incremental = {}
         for kind, add, changed in (

@@ -6,7 +6,7 @@
 
 The real system on a throwaway SPOTIFY_HISTORY_HOME (deleted at the end): the Dagster daemon with
 the project's definitions and their default sensors and automation (no webserver), `spotify-history
-serve-api` with its answer cache on (the default), and the fake Spotify of orchestration/spotify/fake.py
+serve-api` with its answer cache on (the default), and the fake Spotify of orchestration/demo/fake_spotify.py
 in this process, with a listener who plays a track every LISTEN_PERIOD (linked through the real OAuth
 code path, as `spotify-history up --demo` does). Only POLL_INTERVAL_SECONDS is shortened (to
 --poll-interval), so that polls come often enough to measure several; it decides when a poll starts,
@@ -55,8 +55,8 @@ def cli(name: str) -> str:
 def start_fake_spotify() -> Any:
     """The fake Spotify with a listener who keeps listening, linked to USER (as the demo does)."""
     from orchestration.config import reload_settings
+    from orchestration.demo.fake_spotify import FakeSpotify, Listening, make_catalog
     from orchestration.demo.spotify import DEMO_ACCOUNT, DEMO_CLIENT_ID, link_demo_user
-    from orchestration.spotify.fake import FakeSpotify, Listening, make_catalog
 
     fake = FakeSpotify(client_id=DEMO_CLIENT_ID)
     fake.add_account(DEMO_ACCOUNT, "Benchmark Listener", listening=Listening(make_catalog(), period=LISTEN_PERIOD))

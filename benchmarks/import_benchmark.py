@@ -14,7 +14,7 @@ is used instead, and the benchmark's users (bench-*) and their rows stay in it.
 Each timed part runs in its own child process, so its peak RSS is that of the import alone, not of
 the generation or of another part:
 
-* import: orchestration.loading.importer.import_path into an empty user;
+* import: orchestration.imports.importer.import_path into an empty user;
 * re-import: the same file again for the same user (every record a duplicate);
 * cli: `spotify-history import PATH --user NAME --json` for a second, empty user: the same import as
   a Dagster run, including Dagster's start-up, the in-process run's bookkeeping and its checks of the
@@ -299,7 +299,7 @@ def child(part: str, path: Path, user: str) -> dict[str, Any]:
 def timed_import(path: Path, user: str) -> tuple[Any, Meter]:
     """import_path() once, measured; returns its ImportResult and the Meter."""
     from orchestration.db import connect
-    from orchestration.loading.importer import import_path
+    from orchestration.imports.importer import import_path
 
     with connect() as conn, Meter() as meter:
         result = import_path(path, user, conn=conn)
@@ -356,7 +356,7 @@ def checks_seconds(run_id: str) -> float:
     the last check's result (the asset yields its materializations, then computes each check)."""
     from dagster import DagsterEventType
 
-    from orchestration.defs.keys import RAW_SOURCE
+    from orchestration.defs.shared.keys import RAW_SOURCE
     from orchestration.instance import get_instance
 
     events = [r for r in get_instance().all_logs(run_id) if r.dagster_event is not None]
@@ -375,7 +375,7 @@ def checks_seconds(run_id: str) -> float:
 
 
 def _source(path: Path) -> Any:
-    from orchestration.exports.sources import Limits, open_source
+    from orchestration.imports.reading.sources import Limits, open_source
 
     return open_source(path, Limits.from_settings())
 
@@ -394,10 +394,10 @@ def _read_only(entry: Any) -> int:
 def _parse_only(entry: Any) -> int:
     """The importer's JSON parsing alone, into Python objects: a file up to WHOLE_FILE_BYTES read and parsed
     at once by msgspec (as the importer reads it), a larger one through the guard, slice by slice."""
-    from orchestration.exports.reader import NotHistory, _guarded, read_whole
-    from orchestration.exports.slices import decode, record_slices
-    from orchestration.exports.sources import Limits
-    from orchestration.exports.whole import WHOLE_FILE_BYTES
+    from orchestration.imports.reading.reader import NotHistory, _guarded, read_whole
+    from orchestration.imports.reading.slices import decode, record_slices
+    from orchestration.imports.reading.sources import Limits
+    from orchestration.imports.reading.whole import WHOLE_FILE_BYTES
 
     if entry.size <= WHOLE_FILE_BYTES:
         try:
@@ -426,7 +426,7 @@ def _ijson_only(entry: Any) -> int:
 
 
 def _history(entry: Any) -> Any:
-    from orchestration.exports.reader import NotHistory, open_history_file
+    from orchestration.imports.reading.reader import NotHistory, open_history_file
 
     try:
         return open_history_file(entry)
@@ -464,8 +464,8 @@ def patched(patches: Patch) -> Iterator[None]:
 
 def _timing(spent: dict[str, float]) -> Patch:
     """Add the wall time of the importer's loading loop and of RawWriter's steps to `spent`."""
-    from orchestration.loading import importer
-    from orchestration.loading.raw_writer import RawWriter
+    from orchestration.imports import importer
+    from orchestration.imports.raw_writer import RawWriter
 
     def timed(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -483,9 +483,9 @@ def _timing(spent: dict[str, float]) -> Patch:
 
 def _prebuilt_messages(path: Path) -> Patch:
     """The importer's parsing side answered from messages made beforehand, in memory (COPY text included)."""
-    from orchestration.exports.sources import Limits
-    from orchestration.loading import importer
-    from orchestration.loading.parsing import Message, parse_source
+    from orchestration.imports import importer
+    from orchestration.imports.parsing import Message, parse_source
+    from orchestration.imports.reading.sources import Limits
 
     messages: list[Message] = []
     parse_source(_source(path), Limits.from_settings(), messages.append)
@@ -513,7 +513,7 @@ def _instrumented_import(path: Path, user: str, patches: Patch | None = None) ->
 
 
 def _sha256(path: Path) -> dict[str, Any]:
-    from orchestration.exports.sources import describe
+    from orchestration.imports.reading.sources import describe
 
     with Meter() as meter:
         describe(path)  # what the importer does first: the file's kind, size and sha256

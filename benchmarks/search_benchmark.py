@@ -88,7 +88,7 @@ def prepare(env: dict[str, str], plays: int) -> None:
 
 async def measure(seconds: float) -> dict[str, tuple[int, list[float]]]:
     from mcp_api.auth import Principal, UserRef
-    from mcp_api.queries import Database
+    from mcp_api.database import Database
     from mcp_api.tools import TOOLS, call
     from orchestration.db.roles import api_database_url
 

@@ -13,9 +13,39 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from mcp_api import keys, queries
+from mcp_api import keys
+from mcp_api.database import Database
 from mcp_api.errors import BadArguments, Forbidden, NotFound, Unauthorized
-from mcp_api.queries import Database
+
+# -- keys and users -------------------------------------------------------------------------------
+
+# What a call needs to know about its user, read with the key in one round trip. The last poll and
+# the build stamp are read through jsonb: marts built by an older version lack them and answer null
+# instead of failing.
+USER_COLUMNS = """
+s.user_name, s.timezone, (to_jsonb(s) ->> 'last_successful_poll_at')::timestamptz as last_poll,
+(to_jsonb(s) ->> 'built_at')::timestamptz as built_at,
+(to_jsonb(s) ->> 'first_play_date')::date as first_play, (to_jsonb(s) ->> 'last_play_date')::date as last_play,
+s.plays as stored_plays
+"""
+
+
+USER_KEYS = ("user_name", "timezone", "last_poll", "built_at", "first_play", "last_play", "stored_plays")
+"""The names USER_COLUMNS gives its columns."""
+
+
+# The key's user may be missing from the marts (added since the last build): left join.
+KEY_BY_PREFIX = f"""
+select k.key_id, k.user_id, k.hash, k.revoked_at, {USER_COLUMNS}
+from app.api_keys k left join marts.sync_status s on s.user_id = k.user_id
+where k.prefix = %(prefix)s
+"""
+
+
+USERS_BY_REF = f"""
+select s.user_id, {USER_COLUMNS} from marts.sync_status s
+where s.user_id = %(user_id)s or s.user_name = %(name)s
+"""
 
 
 @dataclass(frozen=True)
@@ -73,7 +103,7 @@ async def authenticate(db: Database, authorization: str | None, admin_key: Secre
         return Principal(key_id=None, user_id=None)
     if not keys.looks_like_key(token):
         raise Unauthorized()
-    rows = await db.rows(queries.KEY_BY_PREFIX, {"prefix": keys.prefix_of(token)})
+    rows = await db.rows(KEY_BY_PREFIX, {"prefix": keys.prefix_of(token)})
     # Unknown, wrong and revoked keys get the same answer.
     if not rows or not keys.matches(token, rows[0]["hash"]) or rows[0]["revoked_at"] is not None:
         raise Unauthorized()
@@ -98,9 +128,7 @@ async def target_user(db: Database, principal: Principal, user_id: int | str | N
         return None
     digits = isinstance(user_id, str) and user_id.isascii() and user_id.isdigit() and len(user_id) <= 10
     number = user_id if isinstance(user_id, int) else int(user_id) if digits else None
-    rows = await db.rows(
-        queries.USERS_BY_REF, {"user_id": number, "name": user_id if isinstance(user_id, str) else None}
-    )
+    rows = await db.rows(USERS_BY_REF, {"user_id": number, "name": user_id if isinstance(user_id, str) else None})
     if not rows:
         raise NotFound(f"no user {user_id!r} in the marts (unknown, or not built since it was added)")
     if len(rows) > 1:

@@ -16,6 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+LIVE_TOOLS = frozenset({"ops.latest_job_runs"})
+"""Tools whose answers are never cached: they read marts.job_runs, a view over the app tables that
+changes with every run (a build running, an import just done), not only when the marts are built."""
+
 
 class ResultCache:
     """A small LRU of tool results per (tool, user, build, local date, arguments)."""

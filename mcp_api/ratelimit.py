@@ -1,7 +1,9 @@
 """Per-key rate limit: a token bucket per key, in this process's memory.
 
-One API process serves a household; a shared store (Redis) would only matter with several
-processes behind one address, where each would then allow the configured rate on its own.
+Counted per process, as documented (RATE_LIMIT_PER_MINUTE): with `serve-api --workers N` or N
+replicas behind one URL a key may make up to N times the rate. The limit guards against a runaway
+client, not against abuse that N × 120 requests a minute would allow; sharing it through Postgres
+would add a write to every request.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ def _split(value: object) -> object:
 
 
 class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+    # env_ignore_empty: `KEY=` in .env means unset (the default), not an empty value.
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
     api_database_url: SecretStr | None = Field(
         default=None, description="Postgres URL of the read-only API role (spotify_history_api)."

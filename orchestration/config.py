@@ -18,7 +18,9 @@ GiB = 1024**3
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+    # env_ignore_empty: `KEY=` (as .env.example ships every placeholder) means unset, not "", so an
+    # empty TOKEN_ENCRYPTION_KEY falls back to the key file and an empty secret to a PKCE public client.
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
     spotify_history_home: Path = Field(
         default=Path(".data"),
@@ -37,6 +39,13 @@ class Settings(BaseSettings):
         description="Postgres URL of the API's read-only role; `serve-api` derives it from the database when unset.",
     )
     default_timezone: str = Field(default="UTC", description="IANA zone for users added without --timezone.")
+
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Addresses whose X-Forwarded-For/-Proto `serve-api` trusts (uvicorn's forwarded_allow_ips): "
+        "comma-separated IPs or networks (CIDR), `*` for any; set it to your reverse proxy's address, or every "
+        "client shares the proxy's address (rate limits, the consent page's lockout).",
+    )
 
     dbt_project_dir: Path = Field(
         default=Path(__file__).resolve().parents[1] / "dbt_project",

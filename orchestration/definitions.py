@@ -17,8 +17,7 @@ from orchestration.defs.dbt.sensors import refresh_marts_sensor
 from orchestration.defs.imports.sensors import inbox_sensor
 from orchestration.defs.load_jobs import LOAD_ASSETS, LOAD_JOBS, LOAD_RESOURCES
 from orchestration.defs.runs.sensors import interrupted_runs_sensors
-from orchestration.defs.spotify.sensors import spotify_sensor
-from orchestration.defs.spotify.top import spotify_top_sensor
+from orchestration.defs.spotify.sensors import spotify_sensor, spotify_top_sensor
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:

@@ -73,6 +73,6 @@ def report_users_changed(description: str) -> None:
     """Tell Dagster that app.users changed (time zone, status…), so dependent marts refresh."""
     import dagster as dg
 
-    from orchestration.defs.keys import APP_USERS
+    from orchestration.defs.shared.keys import APP_USERS
 
     get_instance().report_runless_asset_event(dg.AssetMaterialization(APP_USERS, description=description))

@@ -27,8 +27,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from builds import build, import_as, new_user
 from reference import Reference, Stream, json_files
-from support import build, import_as, new_user
 
 NOW = datetime(2024, 12, 31, 12, 0, tzinfo=UTC)
 """The API's clock in these tests: "today" and `days` windows count back from here."""
@@ -100,7 +100,7 @@ def api_url() -> str:
 
 
 def make_app(clock: Callable[[], datetime] | None = lambda: NOW, **settings: Any) -> Any:
-    from mcp_api.app import create_app
+    from mcp_api.doors.app import create_app
     from mcp_api.settings import ApiSettings
 
     values: dict[str, Any] = {

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
-from support import require_shared_exports
+from export_files import require_shared_exports
 
 if TYPE_CHECKING:
     from api_support import World
 
-    from orchestration.spotify.fake import FakeSpotify
+    from orchestration.demo.fake_spotify import FakeSpotify
 
 DATABASE_FIXTURE = "home"
 _server_requested = False
@@ -222,7 +222,7 @@ def fake_spotify() -> Iterator[FakeSpotify]:
     """The fake Spotify on a free loopback port, with settings (SPOTIFY_*_BASE_URL …) pointing at it."""
     from spotify_support import environment, fake_env
 
-    from orchestration.spotify.fake import FakeSpotify
+    from orchestration.demo.fake_spotify import FakeSpotify
 
     fake = FakeSpotify()
     with fake.running(), environment(**fake_env(fake)):

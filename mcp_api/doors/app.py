@@ -1,6 +1,6 @@
 """The FastAPI application: three doors over one tool registry, behind keys, limits and headers.
 
-    uvicorn --factory mcp_api.app:create_app        (or: spotify-history serve-api)
+    uvicorn --factory mcp_api.doors.app:create_app        (or: spotify-history serve-api)
 
 Middleware, outermost first: request id + security headers + access log, CORS, body-size limit,
 Bearer authentication (API keys everywhere, OAuth access tokens on /mcp) + rate limit. The OAuth
@@ -22,17 +22,18 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.middleware.cors import CORSMiddleware
 
-from mcp_api import mcp_server, routes
 from mcp_api.cache import ResultCache
-from mcp_api.errors import ApiError, BadArguments, describe_validation_errors
-from mcp_api.middleware import PUBLIC_PATHS, BodyLimit, KeyAuth, RequestContext
+from mcp_api.database import Database
+from mcp_api.doors import mcp_server, routes
+from mcp_api.doors.middleware import PUBLIC_PATHS, BodyLimit, KeyAuth, RequestContext
+from mcp_api.doors.runtime import Runtime
+from mcp_api.errors import ApiError, BadArguments
 from mcp_api.oauth.challenge import PUBLIC_PATHS as OAUTH_PATHS
 from mcp_api.oauth.routes import routes as oauth_routes
-from mcp_api.queries import Database
 from mcp_api.ratelimit import RateLimiter
-from mcp_api.runtime import Runtime
 from mcp_api.settings import ApiSettings, get_settings
 from mcp_api.tools import TOOLS
+from mcp_api.tools.common import describe_validation_errors
 from mcp_api.version import VERSION
 
 log = logging.getLogger("mcp_api")
@@ -154,7 +155,7 @@ def _openapi(app: FastAPI, settings: ApiSettings) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    """`mcp_api.app:app` for `uvicorn mcp_api.app:app` (settings from the environment)."""
+    """`mcp_api.doors.app:app` for `uvicorn mcp_api.doors.app:app` (settings from the environment)."""
     if name == "app":
         return create_app()
     raise AttributeError(name)

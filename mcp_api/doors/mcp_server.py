@@ -5,7 +5,7 @@ function signatures, while here the registry's pydantic models are the one defin
 tool's input and output schema, and the same model validates the arguments in all three doors.
 Stateless JSON responses: every POST is answered on its own, so any number of clients (and API
 processes) work without session affinity. Authentication happened before (middleware.KeyAuth: an API
-key, or an OAuth access token for this /mcp); over stdio (mcp_api.stdio) the local runtime names its one user.
+key, or an OAuth access token for this /mcp); over stdio (mcp_api.doors.stdio) the local runtime names its one user.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from mcp.server import Server, ServerRequestContext
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import BaseRoute
 
+from mcp_api.doors.runtime import Runtime
 from mcp_api.errors import ApiError
-from mcp_api.runtime import Runtime
 from mcp_api.tools import TOOLS
 from mcp_api.views import resources as view_resources
 
@@ -61,7 +61,7 @@ def build_server(runtime: Runtime, version: str) -> Server[Any]:
         if tool is None:
             return _error(f"unknown tool {params.name[:100]!r}")
         try:
-            # Over stdio there is no HTTP request (mcp_api.stdio.LocalRuntime knows its user).
+            # Over stdio there is no HTTP request (mcp_api.doors.stdio.LocalRuntime knows its user).
             scope = ctx.request.scope if ctx.request is not None else {}
             result = await runtime.call(tool, tool.parse(params.arguments), scope)
         except ApiError as exc:

@@ -12,8 +12,8 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from mcp_api.doors.runtime import Runtime
 from mcp_api.errors import BadArguments, NotFound
-from mcp_api.runtime import Runtime
 from mcp_api.tools import TOOLS, Tool
 
 
@@ -38,7 +38,7 @@ def json_response(body: bytes, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-def catalog() -> dict[str, Any]:
+def tool_list() -> dict[str, Any]:
     return {
         "tools": [
             {
@@ -56,7 +56,7 @@ def catalog() -> dict[str, Any]:
 
 def dispatcher(runtime: Runtime) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    tools_body = json.dumps(catalog()).encode()
+    tools_body = json.dumps(tool_list()).encode()
 
     @router.get("/mcp/tools")
     async def list_tools() -> Response:

@@ -13,10 +13,10 @@ from starlette.types import Scope
 
 from mcp_api import auth, tools
 from mcp_api.cache import ResultCache
+from mcp_api.database import Database
 from mcp_api.errors import Unauthorized, Unavailable
 from mcp_api.oauth import secrets, store
 from mcp_api.oauth.challenge import challenge
-from mcp_api.queries import Database
 from mcp_api.ratelimit import RateLimiter
 from mcp_api.settings import ApiSettings
 

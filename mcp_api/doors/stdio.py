@@ -19,12 +19,13 @@ from mcp.server.stdio import stdio_server
 from pydantic import BaseModel, SecretStr
 from starlette.types import Scope
 
-from mcp_api import auth, mcp_server, queries, tools
+from mcp_api import auth, tools
 from mcp_api.cache import ResultCache
+from mcp_api.database import Database
+from mcp_api.doors import mcp_server
+from mcp_api.doors.runtime import Runtime
 from mcp_api.logs import JsonFormatter
-from mcp_api.queries import Database
 from mcp_api.ratelimit import RateLimiter
-from mcp_api.runtime import Runtime
 from mcp_api.settings import ApiSettings
 from mcp_api.version import VERSION
 
@@ -39,7 +40,7 @@ class LocalRuntime(Runtime):
 
     async def call(self, tool: tools.Tool[Any, Any], args: BaseModel, scope: Scope) -> BaseModel:
         # The user as the marts know it now (a build since the start changes what cached answers mean).
-        rows = await self.database().rows(queries.USERS_BY_REF, {"user_id": self.user_id, "name": None})
+        rows = await self.database().rows(auth.USERS_BY_REF, {"user_id": self.user_id, "name": None})
         user = auth.user_from_row(self.user_id, rows[0]) if rows else None
         principal = auth.Principal(key_id=None, user_id=self.user_id, user=user)
         return await super().call(tool, args, {"state": {"principal": principal}})

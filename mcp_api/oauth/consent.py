@@ -9,17 +9,20 @@ CSRF: the form carries the pending request's random token, which must also come 
 SameSite=Strict, HttpOnly cookie set with the form, and a cross-origin Origin header is refused; a
 page elsewhere can neither read the token nor send the cookie. Wrong codes are rate-limited per
 address and overall, and a pending request dies after a few wrong codes.
+
+Pending requests and wrong-code counters live in Postgres (app.oauth_pending,
+app.oauth_consent_failures), not in the process: with several API processes behind one URL, any of
+them serves any step of the flow.
 """
 
 from __future__ import annotations
 
 import hmac
 import html
+import json
 import logging
-import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from mcp.server.auth.provider import construct_redirect_uri
@@ -31,7 +34,7 @@ from mcp_api import auth, keys
 from mcp_api.errors import ApiError, Unauthorized
 from mcp_api.oauth import secrets, store
 from mcp_api.oauth.clients import Client
-from mcp_api.runtime import Runtime
+from mcp_api.oauth.host import Host
 
 log = logging.getLogger("mcp_api.oauth")
 
@@ -41,6 +44,8 @@ ATTEMPTS_PER_REQUEST = 5
 FAILURE_WINDOW_SECONDS = 600.0
 FAILURES_PER_ADDRESS = 10
 FAILURES_OVERALL = 50
+
+PENDING_COLUMNS = "csrf, client, redirect_uri, redirect_explicit, state, scopes, code_challenge, resource, attempts"
 
 
 @dataclass
@@ -56,60 +61,113 @@ class PendingRequest:
     scopes: list[str]
     code_challenge: str
     resource: str
-    created: float = field(default_factory=time.monotonic)
     attempts: int = 0
 
 
 class Consents:
-    """Pending requests (in this process's memory: one API process serves a household) and the
-    record of wrong codes."""
+    """Pending requests and the record of wrong codes, in Postgres (migration 0014): every API process
+    behind one URL sees the same ones, so /authorize answered by one process and /consent by another
+    complete the flow, and the wrong-code limits hold for all processes together."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self._pending: dict[str, PendingRequest] = {}
-        self._failures: deque[tuple[float, str]] = deque()
+    def __init__(self, host: Host) -> None:
+        self.host = host
 
-    def add(self, request: PendingRequest) -> None:
-        self._expire()
-        if len(self._pending) >= MAX_PENDING:
-            self._pending.pop(next(iter(self._pending)))
-        request.created = self.clock()
-        self._pending[request.request_id] = request
+    async def add(self, request: PendingRequest) -> None:
+        client = request.client.model_dump(mode="json", exclude={"client_secret"}, exclude_none=True)
+        async with self.host.database().writing() as cur:
+            await cur.execute("delete from app.oauth_pending where expires_at < now()")
+            # At most MAX_PENDING at a time: a flood of /authorize requests pushes out the oldest.
+            await cur.execute(
+                "delete from app.oauth_pending where request_hash in "
+                "(select request_hash from app.oauth_pending order by created_at desc offset %s)",
+                (MAX_PENDING - 1,),
+            )
+            await cur.execute(
+                """
+                insert into app.oauth_pending (request_hash, csrf, client, redirect_uri, redirect_explicit, state,
+                                               scopes, code_challenge, resource, expires_at)
+                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s)
+                """,
+                (
+                    secrets.hash_secret(request.request_id),
+                    request.csrf,
+                    json.dumps(client),
+                    request.redirect_uri,
+                    request.redirect_explicit,
+                    request.state,
+                    " ".join(request.scopes),
+                    request.code_challenge,
+                    request.resource,
+                    timedelta(seconds=REQUEST_SECONDS),
+                ),
+            )
 
-    def get(self, request_id: str) -> PendingRequest | None:
-        self._expire()
-        return self._pending.get(request_id)
+    async def get(self, request_id: str) -> PendingRequest | None:
+        if not request_id or len(request_id) > 100:
+            return None
+        rows = await self.host.database().rows(
+            f"select {PENDING_COLUMNS} from app.oauth_pending where request_hash = %(hash)s and expires_at > now()",
+            {"hash": secrets.hash_secret(request_id)},
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return PendingRequest(
+            request_id=request_id,
+            csrf=row["csrf"],
+            client=Client.model_validate(row["client"]),
+            redirect_uri=row["redirect_uri"],
+            redirect_explicit=row["redirect_explicit"],
+            state=row["state"],
+            scopes=row["scopes"].split(),
+            code_challenge=row["code_challenge"],
+            resource=row["resource"],
+            attempts=row["attempts"],
+        )
 
-    def drop(self, request_id: str) -> None:
-        self._pending.pop(request_id, None)
+    async def take(self, request_id: str) -> bool:
+        """Remove the pending request; True only for the one call that removed it (it is answered once,
+        whichever process the answers reach)."""
+        async with self.host.database().writing() as cur:
+            await cur.execute(
+                "delete from app.oauth_pending where request_hash = %s returning 1", (secrets.hash_secret(request_id),)
+            )
+            return await cur.fetchone() is not None
 
-    def blocked(self, address: str) -> bool:
-        self._forget_failures()
-        mine = sum(1 for _, a in self._failures if a == address)
-        return mine >= FAILURES_PER_ADDRESS or len(self._failures) >= FAILURES_OVERALL
+    async def blocked(self, address: str) -> bool:
+        rows = await self.host.database().rows(
+            """
+            select count(*) filter (where address_hash = %(address)s) as mine, count(*) as overall
+            from app.oauth_consent_failures where failed_at > now() - %(window)s
+            """,
+            {"address": secrets.hash_secret(address), "window": timedelta(seconds=FAILURE_WINDOW_SECONDS)},
+        )
+        return bool(rows) and (rows[0]["mine"] >= FAILURES_PER_ADDRESS or rows[0]["overall"] >= FAILURES_OVERALL)
 
-    def failed(self, address: str) -> None:
-        self._failures.append((self.clock(), address))
+    async def failed(self, address: str, request_id: str) -> int:
+        """Count a wrong code against the address and the request; the request's wrong codes so far."""
+        window = timedelta(seconds=FAILURE_WINDOW_SECONDS)
+        async with self.host.database().writing() as cur:
+            await cur.execute("delete from app.oauth_consent_failures where failed_at < now() - %s", (window,))
+            await cur.execute(
+                "insert into app.oauth_consent_failures (address_hash) values (%s)", (secrets.hash_secret(address),)
+            )
+            await cur.execute(
+                "update app.oauth_pending set attempts = attempts + 1 where request_hash = %s returning attempts",
+                (secrets.hash_secret(request_id),),
+            )
+            row = await cur.fetchone()
+        return int(row["attempts"]) if row else ATTEMPTS_PER_REQUEST
 
-    def _expire(self) -> None:
-        now = self.clock()
-        for key in [k for k, r in self._pending.items() if now - r.created > REQUEST_SECONDS]:
-            del self._pending[key]
 
-    def _forget_failures(self) -> None:
-        now = self.clock()
-        while self._failures and now - self._failures[0][0] > FAILURE_WINDOW_SECONDS:
-            self._failures.popleft()
-
-
-def routes(runtime: Runtime, consents: Consents) -> list[Route]:
-    settings = runtime.settings
+def routes(host: Host, consents: Consents) -> list[Route]:
+    settings = host.settings
     secure = settings.public_base_url.startswith("https://")
     cookie = "__Host-consent" if secure else "consent"
     issuer = settings.public_base_url
 
     async def show(request: Request) -> Response:
-        pending = consents.get(request.query_params.get("request", ""))
+        pending = await consents.get(request.query_params.get("request", ""))
         if pending is None:
             return _expired()
         response = _page(pending)
@@ -129,7 +187,7 @@ def routes(runtime: Runtime, consents: Consents) -> list[Route]:
         if origin is not None and origin != settings.public_origin:
             return _message("Refused", "This form may only be sent from this server's own page.", 403)
         form = await request.form()
-        pending = consents.get(str(form.get("request", "")))
+        pending = await consents.get(str(form.get("request", "")))
         if pending is None:
             return _expired()
         given = str(form.get("csrf", ""))
@@ -138,24 +196,24 @@ def routes(runtime: Runtime, consents: Consents) -> list[Route]:
             return _message("Refused", "The form's security token is missing or wrong: reload the page.", 403)
 
         if form.get("decision") != "allow":
-            consents.drop(pending.request_id)
+            if not await consents.take(pending.request_id):
+                return _expired()  # answered meanwhile (another tab, another process)
             return _back(pending, error="access_denied", error_description="the listener denied access")
 
         address = request.client.host if request.client else "unknown"
-        if consents.blocked(address):
+        if await consents.blocked(address):
             return _page(pending, "Too many wrong codes: wait ten minutes, then start again.", status=429)
-        user_id = await _prove(runtime, str(form.get("code", "")).strip())
+        user_id = await _prove(host, str(form.get("code", "")).strip())
         if user_id is None:
-            consents.failed(address)
-            pending.attempts += 1
-            if pending.attempts >= ATTEMPTS_PER_REQUEST:
-                consents.drop(pending.request_id)
+            if await consents.failed(address, pending.request_id) >= ATTEMPTS_PER_REQUEST:
+                await consents.take(pending.request_id)
                 return _message("Too many wrong codes", "Start connecting again from your assistant.", 400)
             return _page(pending, "That code is not valid (wrong, used, or older than 10 minutes).", status=400)
 
-        consents.drop(pending.request_id)
+        if not await consents.take(pending.request_id):
+            return _expired()  # answered meanwhile (another tab, another process)
         code = await store.create_grant(
-            runtime.database(),
+            host.database(),
             user_id=user_id,
             client=pending.client,
             redirect_uri=pending.redirect_uri,
@@ -174,15 +232,15 @@ def routes(runtime: Runtime, consents: Consents) -> list[Route]:
     return [Route("/consent", show, methods=["GET"]), Route("/consent", answer, methods=["POST"])]
 
 
-async def _prove(runtime: Runtime, code: str) -> int | None:
+async def _prove(host: Host, code: str) -> int | None:
     """The user a link code or an API key names (spending the link code); None if neither."""
     if not code or len(code) > 200:
         return None
     try:
         if keys.looks_like_key(code):
-            principal = await auth.authenticate(runtime.database(), f"Bearer {code}", admin_key=None)
+            principal = await auth.authenticate(host.database(), f"Bearer {code}", admin_key=None)
             return principal.user_id
-        return await store.redeem_link_code(runtime.database(), code)
+        return await store.redeem_link_code(host.database(), code)
     except Unauthorized:
         return None
     except ApiError as exc:

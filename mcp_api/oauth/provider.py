@@ -26,7 +26,7 @@ from mcp_api.errors import ApiError
 from mcp_api.oauth import secrets, store
 from mcp_api.oauth.clients import SCOPE, Client, ClientDocumentError, MetadataDocuments, redirect_uri_problem
 from mcp_api.oauth.consent import Consents, PendingRequest
-from mcp_api.runtime import Runtime
+from mcp_api.oauth.host import Host
 
 log = logging.getLogger("mcp_api.oauth")
 
@@ -46,12 +46,12 @@ class Access(AccessToken):
 class Provider:
     """OAuthAuthorizationServerProvider[Code, Refresh, Access] over the API's database."""
 
-    def __init__(self, runtime: Runtime, documents: MetadataDocuments, consents: Consents) -> None:
-        self.runtime = runtime
+    def __init__(self, host: Host, documents: MetadataDocuments, consents: Consents) -> None:
+        self.host = host
         self.documents = documents
         self.consents = consents
-        self.resource = runtime.settings.mcp_resource
-        self.consent_url = f"{runtime.settings.public_base_url}/consent"
+        self.resource = host.settings.mcp_resource
+        self.consent_url = f"{host.settings.public_base_url}/consent"
 
     # -- clients -----------------------------------------------------------------------------------
 
@@ -69,7 +69,7 @@ class Provider:
         if len(client_id) > 100:
             return None, None
         try:
-            found = await store.load_client(self.runtime.database(), client_id)
+            found = await store.load_client(self.host.database(), client_id)
         except ApiError:
             return None, None
         return found if found is not None else (None, None)
@@ -82,7 +82,7 @@ class Provider:
         # Every client may ask for the one scope; the record keeps no secret, only its hash.
         client = Client.model_validate({**client_info.model_dump(), "scope": SCOPE})
         try:
-            await store.save_client(self.runtime.database(), client, secrets.hash_secret(secret) if secret else None)
+            await store.save_client(self.host.database(), client, secrets.hash_secret(secret) if secret else None)
         except ApiError as exc:
             raise RegistrationError("invalid_client_metadata", f"registration failed: {exc.message}") from exc
 
@@ -105,11 +105,11 @@ class Provider:
             code_challenge=params.code_challenge,
             resource=resource,
         )
-        self.consents.add(request)
+        await self.consents.add(request)
         return f"{self.consent_url}?request={request.request_id}"
 
     async def load_authorization_code(self, client: OAuthClientInformationFull, authorization_code: str) -> Code | None:
-        row = await store.load_code(self.runtime.database(), authorization_code)
+        row = await store.load_code(self.host.database(), authorization_code)
         if row is None:
             return None
         grant = row.grant
@@ -127,7 +127,7 @@ class Provider:
         )
 
     async def exchange_authorization_code(self, client: OAuthClientInformationFull, code: Code) -> OAuthToken:
-        tokens = await store.redeem_code(self.runtime.database(), code.row)
+        tokens = await store.redeem_code(self.host.database(), code.row)
         if tokens is None:
             raise TokenError("invalid_grant", "authorization code already used: its tokens are revoked")
         return tokens
@@ -135,23 +135,23 @@ class Provider:
     # -- tokens ------------------------------------------------------------------------------------
 
     async def load_refresh_token(self, client: OAuthClientInformationFull, refresh_token: str) -> Refresh | None:
-        row = await store.load_token(self.runtime.database(), refresh_token, "refresh")
+        row = await store.load_token(self.host.database(), refresh_token, "refresh")
         return None if row is None else _bound(Refresh, refresh_token, row)
 
     async def exchange_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: Refresh, scopes: list[str]
     ) -> OAuthToken:
-        tokens = await store.rotate(self.runtime.database(), refresh_token.row)
+        tokens = await store.rotate(self.host.database(), refresh_token.row)
         if tokens is None:
             raise TokenError("invalid_grant", "refresh token already used: every token of this connection is revoked")
         return tokens
 
     async def load_access_token(self, token: str) -> Access | None:
-        row = await store.load_token(self.runtime.database(), token, "access")
+        row = await store.load_token(self.host.database(), token, "access")
         return None if row is None else _bound(Access, token, row)
 
     async def revoke_token(self, token: Access | Refresh) -> None:
-        await store.revoke_grant(self.runtime.database(), token.row.grant.grant_id)
+        await store.revoke_grant(self.host.database(), token.row.grant.grant_id)
 
     async def exchange_identity_assertion(self, client: OAuthClientInformationFull, params: Any) -> OAuthToken:
         raise TokenError("unsupported_grant_type", "the JWT bearer grant is not supported")

@@ -34,8 +34,8 @@ from starlette.routing import BaseRoute, Route
 from mcp_api.oauth import consent, secrets
 from mcp_api.oauth.challenge import PROTECTED_RESOURCE_PATH
 from mcp_api.oauth.clients import SCOPE, MetadataDocuments
+from mcp_api.oauth.host import Host
 from mcp_api.oauth.provider import Provider
-from mcp_api.runtime import Runtime
 
 AUTH_METHODS = ["none", "client_secret_post", "client_secret_basic"]
 
@@ -82,11 +82,11 @@ def _basic_secret(request: Request, client_id: str) -> str | None:
     return unquote(secret)
 
 
-def routes(runtime: Runtime) -> list[BaseRoute]:
-    settings = runtime.settings
+def routes(host: Host) -> list[BaseRoute]:
+    settings = host.settings
     base = settings.public_base_url
-    consents = consent.Consents()
-    provider = Provider(runtime, MetadataDocuments(loopback_http=settings.oauth_loopback_client_metadata), consents)
+    consents = consent.Consents(host)
+    provider = Provider(host, MetadataDocuments(loopback_http=settings.oauth_loopback_client_metadata), consents)
     authenticator = HashedSecretAuthenticator(provider)
 
     registration = ClientRegistrationOptions(enabled=True, valid_scopes=[SCOPE], default_scopes=[SCOPE])
@@ -134,5 +134,5 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             cors_middleware(RevocationHandler(provider, authenticator).handle, any_origin),
             methods=any_origin,
         ),
-        *consent.routes(runtime, consents),
+        *consent.routes(host, consents),
     ]

@@ -14,9 +14,10 @@ from typing import Any
 
 from mcp.shared.auth import OAuthToken
 
+from mcp_api.auth import USER_COLUMNS, USER_KEYS
+from mcp_api.database import Database
 from mcp_api.oauth import secrets
 from mcp_api.oauth.clients import Client
-from mcp_api.queries import USER_COLUMNS, USER_KEYS, Database
 
 
 @dataclass(frozen=True)

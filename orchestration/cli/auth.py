@@ -191,7 +191,7 @@ def status(as_json: bool) -> None:
 def poll(user: str, mode: str, as_json: bool) -> None:
     """Fetch USER's recent plays from Spotify now, as a Dagster run (the sensor also does this)."""
     from orchestration import users as repo
-    from orchestration.defs.in_process import RunError, run_spotify_sync
+    from orchestration.cli.in_process import RunError, run_spotify_sync
 
     with database() as conn:
         try:
@@ -216,7 +216,7 @@ def _announce(user: str, description: str) -> None:
     """app.users and app.spotify_tokens changed: tell Dagster (marts refresh; the sensor reacts anyway)."""
     import dagster as dg
 
-    from orchestration.defs.keys import APP_TOKENS
+    from orchestration.defs.shared.keys import APP_TOKENS
     from orchestration.defs.spotify.partitions import spotify_users
     from orchestration.instance import get_instance, report_users_changed
 

@@ -13,7 +13,7 @@ import click
 from orchestration.cli.common import database, fail
 
 if TYPE_CHECKING:
-    from orchestration.loading.parser_process import ParsingAhead
+    from orchestration.imports.parser_process import ParsingAhead
 
 
 @click.command("import")
@@ -28,8 +28,8 @@ def import_command(paths: tuple[Path, ...], user: str, as_json: bool) -> None:
     """
     from orchestration import users as repo
     from orchestration.config import get_settings
-    from orchestration.exports.sources import Limits
-    from orchestration.loading.parser_process import ParsingAhead
+    from orchestration.imports.parser_process import ParsingAhead
+    from orchestration.imports.reading.sources import Limits
 
     with database() as conn:
         try:
@@ -43,7 +43,7 @@ def import_command(paths: tuple[Path, ...], user: str, as_json: bool) -> None:
     try:
         with ThreadPoolExecutor(1) as pool:
             pool.submit(_hash_quietly, paths[0])
-            from orchestration.defs import in_process  # noqa: F401  (Dagster: the import that takes long)
+            from orchestration.cli import in_process  # noqa: F401  (Dagster: the import that takes long)
         done, failed = _import_each(paths, user, ahead, quiet=as_json)
     finally:
         ahead.stop()
@@ -58,8 +58,8 @@ def _import_each(
     paths: tuple[Path, ...], user: str, ahead: ParsingAhead, quiet: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """One run per path, in order; the first path's run gets the parsing process started ahead."""
+    from orchestration.cli.in_process import RunError, run_import
     from orchestration.cli.progress import TerminalProgress
-    from orchestration.defs.in_process import RunError, run_import
 
     done: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
@@ -78,8 +78,8 @@ def _import_each(
 
 
 def _hash_quietly(path: Path) -> None:
-    from orchestration.exports.errors import ExportError
-    from orchestration.exports.sources import describe
+    from orchestration.imports.reading.errors import ExportError
+    from orchestration.imports.reading.sources import describe
 
     with contextlib.suppress(ExportError):  # the run says what is wrong with the path
         describe(path)
@@ -136,7 +136,7 @@ def _summary(done: list[dict[str, Any]], failed: list[dict[str, str]]) -> dict[s
 def imports_command(user: str | None, limit: int, as_json: bool) -> None:
     """List recent imports from the import registry."""
     from orchestration import users as repo
-    from orchestration.loading import registry
+    from orchestration.imports import registry
 
     with database() as conn:
         try:

@@ -12,12 +12,12 @@ import dagster as dg
 from orchestration.db import connect
 from orchestration.defs.imports.assets import export_files, partition_key_for
 from orchestration.defs.imports.jobs import import_run_config
-from orchestration.exports.errors import ExportError
-from orchestration.exports.sources import describe
+from orchestration.imports import registry
+from orchestration.imports.importer import Progress
+from orchestration.imports.parser_process import ParsingAhead
+from orchestration.imports.reading.errors import ExportError
+from orchestration.imports.reading.sources import describe
 from orchestration.instance import get_instance
-from orchestration.loading import registry
-from orchestration.loading.importer import Progress
-from orchestration.loading.parser_process import ParsingAhead
 
 # The terminal shows a progress bar and one error line; the full log is in the UI.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -143,11 +143,11 @@ def run_spotify_sync(user: str, mode: str = "poll") -> dict[str, Any]:
 
 def run_top_snapshot(user: str) -> dict[str, Any]:
     """A snapshot of `user`'s top lists as a run of the spotify_top_snapshot job; returns its registry row."""
+    from orchestration.defs.spotify.jobs import TOP_JOB_NAME
     from orchestration.defs.spotify.partitions import spotify_users
-    from orchestration.defs.spotify.top import JOB_NAME
     from orchestration.spotify.top import snapshot_of_run
 
-    job = load_job(JOB_NAME)
+    job = load_job(TOP_JOB_NAME)
     instance = get_instance()
     if not instance.has_dynamic_partition(spotify_users.name, user):
         instance.add_dynamic_partitions(spotify_users.name, [user])

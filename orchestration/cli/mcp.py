@@ -20,7 +20,7 @@ def mcp(user: str, log_level: str) -> None:
     Reads the marts as the read-only role, for USER only. stdout carries only the protocol; logs
     go to stderr. A client starts it as a command, e.g. `spotify-history mcp --user alice`.
     """
-    from mcp_api import stdio
+    from mcp_api.doors import stdio
     from orchestration import users as repo
     from orchestration.db.roles import RoleError, api_database_url, check_api_role
 

@@ -18,7 +18,7 @@ def refresh(full_refresh: bool, as_json: bool) -> None:
 
     The marts also refresh by themselves after new raw data (sensor `refresh_marts`).
     """
-    from orchestration.defs.in_process import run_refresh
+    from orchestration.cli.in_process import run_refresh
 
     with database() as conn:
         summary = run_refresh(full_refresh=full_refresh)

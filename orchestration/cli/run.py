@@ -27,6 +27,7 @@ def ensure_demo_data(records: int = DEMO_RECORDS) -> Path | None:
     from orchestration import users as repo
     from orchestration.config import get_settings
     from orchestration.demo.synthetic_export import recent_end, write_export
+    from orchestration.inbox import user_folder
 
     with database() as conn:
         try:
@@ -41,7 +42,7 @@ def ensure_demo_data(records: int = DEMO_RECORDS) -> Path | None:
     target = inbox / "my_spotify_data.zip"
     if imported or target.exists():
         return None
-    inbox.mkdir(parents=True, exist_ok=True)
+    user_folder(get_settings().inbox_root, DEMO_USER)
     partial = inbox / ".my_spotify_data.zip"  # hidden while written, so the sensor waits
     write_export(partial, records, seed=2024, end=recent_end())
     partial.rename(target)
@@ -79,7 +80,16 @@ def prepare_services(force_parse: bool = False) -> Path:
 
 @click.command("prepare")
 @click.option("--no-database", is_flag=True, help="Only the dbt manifest (e.g. while building an image).")
-def prepare_command(no_database: bool) -> None:
+@click.option(
+    "--wait-for-database",
+    "wait_seconds",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 3600),
+    metavar="SECONDS",
+    help="Retry connecting to DATABASE_URL (and DAGSTER_DATABASE_URL) for up to this long first.",
+)
+def prepare_command(no_database: bool, wait_seconds: int) -> None:
     """Prepare what Dagster loads before starting it yourself: the dbt manifest, the migrations, Dagster's
     storage tables and pools (`up` does this itself)."""
     if no_database:
@@ -87,8 +97,27 @@ def prepare_command(no_database: bool) -> None:
 
         click.echo(f"prepared {prepare_manifest()}")
         return
+    if wait_seconds:
+        _wait_for_database(wait_seconds)
     home = prepare_services()
     click.echo(f"prepared the dbt manifest, the database and the Dagster instance in {home}")
+
+
+def _wait_for_database(seconds: int) -> None:
+    """A server given by URL may still be starting (compose's first start): wait for it, saying so."""
+    import psycopg
+
+    from orchestration.config import get_settings
+    from orchestration.db.connection import wait_for_server
+
+    settings = get_settings()
+    urls = [s.get_secret_value() for s in (settings.database_url, settings.dagster_database_url) if s is not None]
+    # The embedded server (no DATABASE_URL) is started on demand by the commands themselves.
+    for url in dict.fromkeys(urls):
+        try:
+            wait_for_server(url, seconds, lambda message: click.echo(message, err=True))
+        except psycopg.OperationalError as exc:
+            fail(f"cannot reach the database: {exc}")
 
 
 @click.command()

@@ -15,7 +15,7 @@ from orchestration.cli.common import database, fail
 def snapshot_top(user: str, as_json: bool) -> None:
     """Fetch USER's top artists and tracks from Spotify now (the spotify_top_sensor does it daily)."""
     from orchestration import users as repo
-    from orchestration.defs.in_process import RunError, run_top_snapshot
+    from orchestration.cli.in_process import RunError, run_top_snapshot
 
     with database() as conn:
         try:

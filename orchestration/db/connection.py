@@ -7,6 +7,8 @@ $SPOTIFY_HISTORY_HOME/postgres (started on demand).
 from __future__ import annotations
 
 import shlex
+import time
+from collections.abc import Callable
 from functools import lru_cache
 
 import psycopg
@@ -61,3 +63,33 @@ def libpq_env(url: str | None = None) -> dict[str, str]:
 
 def export_lines(env: dict[str, str]) -> str:
     return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in env.items())
+
+
+def wait_for_server(url: str, seconds: float, on_wait: Callable[[str], None]) -> None:
+    """Return once `url` accepts a connection; retry for up to `seconds` (a server still starting).
+
+    On a first start the postgres image runs its init scripts on a socket-only server and only then
+    listens on TCP, so a client that comes too early is refused for a while. OperationalError, with
+    the last reason, when the server never answered in time. `on_wait` hears the reason once."""
+    deadline = time.monotonic() + seconds
+    told = False
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+            return
+        except psycopg.OperationalError as exc:
+            reason = (str(exc).strip().splitlines() or ["no answer"])[0]
+            if time.monotonic() >= deadline:
+                raise psycopg.OperationalError(
+                    f"{where(url)} did not accept connections within {seconds:g} s ({reason})"
+                ) from None
+            if not told:
+                on_wait(f"waiting up to {seconds:g} s for {where(url)}: {reason}")
+                told = True
+            time.sleep(2)
+
+
+def where(url: str) -> str:
+    """`database NAME on HOST:PORT`, never the credentials."""
+    params = conninfo_to_dict(url)
+    return f"database {params.get('dbname', '?')} on {params.get('host') or 'localhost'}:{params.get('port') or 5432}"

@@ -1,4 +1,4 @@
-"""What exists in the database (the catalog), for callers that must create what is missing."""
+"""Which relations exist in the database, for callers that must create what is missing."""
 
 from __future__ import annotations
 

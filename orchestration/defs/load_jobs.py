@@ -9,12 +9,11 @@ import dagster as dg
 
 from orchestration.defs.imports.assets import import_export_file
 from orchestration.defs.imports.jobs import import_export_job
-from orchestration.defs.keys import app_tables
-from orchestration.defs.spotify.assets import api_recently_played
-from orchestration.defs.spotify.jobs import spotify_sync_job
-from orchestration.defs.spotify.top import spotify_top_items, spotify_top_job, top_app_tables
-from orchestration.loading.importer import NoProgress
-from orchestration.loading.parser_process import ParsingAhead
+from orchestration.defs.shared.keys import app_tables
+from orchestration.defs.spotify.assets import api_recently_played, spotify_top_items, top_app_tables
+from orchestration.defs.spotify.jobs import spotify_sync_job, spotify_top_job
+from orchestration.imports.importer import NoProgress
+from orchestration.imports.parser_process import ParsingAhead
 
 LOAD_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
     *app_tables,
@@ -31,5 +30,5 @@ LOAD_RESOURCES = {"import_progress": NoProgress(), "import_parsing_ahead": Parsi
 
 def load_job_definitions() -> dg.Definitions:
     """The load jobs alone, for the CLI's in-process imports, polls and snapshots: the same jobs as the
-    code location's (tests/test_dbt_dagster.py compares them)."""
+    code location's (tests/dbt/test_dbt_dagster.py compares them)."""
     return dg.Definitions(assets=LOAD_ASSETS, jobs=LOAD_JOBS, resources=LOAD_RESOURCES)

@@ -403,7 +403,9 @@ class FakeSpotify:
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("basic "):
             client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
-            if self.client_secret is not None and secret != self.client_secret:
+            # As Spotify does: Basic with an empty secret is no client authentication (a public
+            # client names itself in the body and proves the code with PKCE instead).
+            if not secret or (self.client_secret is not None and secret != self.client_secret):
                 return _oauth_error("invalid_client", "Invalid client secret")
         if client_id != self.client_id:
             return _oauth_error("invalid_client", "Invalid client")

@@ -12,8 +12,8 @@ import os
 import httpx
 
 from orchestration.config import reload_settings
+from orchestration.demo.fake_spotify import FakeSpotify, Listening, make_catalog
 from orchestration.spotify.accounts import LinkResult, login_with_opener, new_http
-from orchestration.spotify.fake import FakeSpotify, Listening, make_catalog
 from orchestration.spotify.oauth import SpotifyApp
 
 DEMO_CLIENT_ID = "demo-client-id"

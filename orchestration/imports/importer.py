@@ -20,13 +20,9 @@ import psycopg
 from orchestration import users
 from orchestration.config import get_settings
 from orchestration.db import connect, ensure_schema
-from orchestration.exports.errors import ExportError, NoHistoryError
-from orchestration.exports.formats import FORMATS, FORMATS_BY_NAME, ExportFormat
-from orchestration.exports.reader import diagnose, open_history_file
-from orchestration.exports.sources import Limits, Skipped, Source, describe, scan
-from orchestration.loading import registry
-from orchestration.loading.parser_process import ParsingAhead, ParsingProcess
-from orchestration.loading.parsing import (
+from orchestration.imports import registry
+from orchestration.imports.parser_process import ParsingAhead, ParsingProcess
+from orchestration.imports.parsing import (
     BATCH_ROWS,
     Advanced,
     Batch,
@@ -36,8 +32,12 @@ from orchestration.loading.parsing import (
     Message,
     parse_in_thread,
 )
-from orchestration.loading.raw_checks import raw_id_floors
-from orchestration.loading.raw_writer import FileLoad, RawWriter, prepare_session
+from orchestration.imports.raw_checks import raw_id_floors
+from orchestration.imports.raw_writer import FileLoad, RawWriter, prepare_session
+from orchestration.imports.reading.errors import ExportError, NoHistoryError
+from orchestration.imports.reading.formats import FORMATS, FORMATS_BY_NAME, ExportFormat
+from orchestration.imports.reading.reader import diagnose, open_history_file
+from orchestration.imports.reading.sources import Limits, Skipped, Source, describe, scan
 
 
 class Progress(Protocol):

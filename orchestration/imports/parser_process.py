@@ -5,7 +5,7 @@ process the two share the interpreter lock, so the writer keeps waiting for the 
 process the parser has its own, and the writer (which keeps the connection, the lock and the one
 transaction of the import) only passes bytes on.
 
-The child is `python -P -m orchestration.loading.parser_process`: it reads the job from stdin and
+The child is `python -P -m orchestration.imports.parser_process`: it reads the job from stdin and
 writes the messages of parsing.py to stdout, pickled, until the end of the stream (None) or a Failed.
 Only this package is imported there, not Dagster or the API: it starts in about 0.2 s.
 """
@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from orchestration.exports.errors import ExportError
-from orchestration.exports.sources import Limits, Source, kind_of, scan
-from orchestration.loading.parsing import Failed, Mailbox, Message, parse_source, received
+from orchestration.imports.parsing import Failed, Mailbox, Message, parse_source, received
+from orchestration.imports.reading.errors import ExportError
+from orchestration.imports.reading.sources import Limits, Source, kind_of, scan
 
 
 class ParsingProcess:

@@ -25,10 +25,10 @@ import psycopg
 from psycopg._copy_base import format_row_text  # psycopg's own (C) COPY row encoder; no public name yet
 from psycopg.adapt import Transformer
 
-from orchestration.exports.errors import ExportError, LimitExceededError
-from orchestration.exports.formats import TIME_FORMATS, ExportFormat
-from orchestration.exports.reader import NotHistory, Row, diagnose, open_history_file
-from orchestration.exports.sources import Limits, Source
+from orchestration.imports.reading.errors import ExportError, LimitExceededError
+from orchestration.imports.reading.formats import TIME_FORMATS, ExportFormat
+from orchestration.imports.reading.reader import NotHistory, Row, diagnose, open_history_file
+from orchestration.imports.reading.sources import Limits, Source
 
 BATCH_ROWS = 5_000
 """Rows per Batch: one COPY each."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from orchestration.exports.formats import EARLIEST_TIME, FORMATS, FUTURE_TOLERANCE
+from orchestration.imports.reading.formats import EARLIEST_TIME, FORMATS, FUTURE_TOLERANCE
 
 # (table, column naming the load, end-time column) of every table a load writes.
 LOADED_TABLES: dict[str, tuple[str, str]] = {

@@ -37,9 +37,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from orchestration.exports.errors import ExportError
-from orchestration.exports.formats import ExportFormat
-from orchestration.loading.parsing import copy_line, refused
+from orchestration.imports.parsing import copy_line, refused
+from orchestration.imports.reading.errors import ExportError
+from orchestration.imports.reading.formats import ExportFormat
 
 RAW_WRITE_LOCK = 0x5907
 """Advisory lock class serializing every writer of a user's raw rows (the second key is the user id)."""

@@ -16,7 +16,7 @@ import psycopg
 import psycopg.rows
 from psycopg.types.json import Jsonb
 
-from orchestration.exports.sources import Source
+from orchestration.imports.reading.sources import Source
 
 
 def start(

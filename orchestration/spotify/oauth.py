@@ -150,7 +150,8 @@ def refresh(http: httpx.Client, app: SpotifyApp, refresh_token: str, budget: Bud
 def token_request(http: httpx.Client, app: SpotifyApp, form: dict[str, str], budget: Budget) -> TokenResponse:
     grant = form["grant_type"]
     auth = httpx.Auth()  # the base class adds nothing
-    if app.client_secret is not None:  # a confidential client authenticates with HTTP Basic
+    # A confidential client authenticates with HTTP Basic; an empty secret is no secret (PKCE only).
+    if app.client_secret is not None and app.client_secret.get_secret_value():
         auth = httpx.BasicAuth(app.client_id, app.client_secret.get_secret_value())
     else:
         form = {**form, "client_id": app.client_id}  # a public (PKCE) client names itself in the body

@@ -16,7 +16,7 @@ import psycopg
 import psycopg.rows
 from psycopg.types.json import Jsonb
 
-from orchestration.loading.raw_writer import lock_user_raw_rows
+from orchestration.imports.raw_writer import lock_user_raw_rows
 from orchestration.spotify.models import PlayHistory
 
 SYNC_KINDS = ("poll", "backfill", "initial_sync")

@@ -1,6 +1,6 @@
 """A snapshot of Spotify's own top lists: GET /v1/me/top/{artists,tracks} for the three time ranges.
 
-What the Dagster asset (orchestration/defs/spotify/top.py), the `snapshot-top` command and the
+What the Dagster asset (orchestration/defs/spotify/assets.py), the `snapshot-top` command and the
 tests call. Requests go through the same client as polling (429 waits out Retry-After, 5xx are
 retried, one refresh on 401). The six lists are fetched first and then written in one transaction,
 so a snapshot is whole or absent. Spotify's failures end the run with a status, as for polling

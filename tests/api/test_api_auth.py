@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from api_support import ADMIN_KEY, Listener, World, create_key, make_app, sample_arguments
+from builds import app_conn
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from support import app_conn
 
 from mcp_api.tools import TOOLS
 from orchestration.cli import main

@@ -9,7 +9,8 @@ import time
 
 import httpx
 from api_support import World, free_port
-from support import CLI, run_cli
+from export_files import CLI
+from stored import run_cli
 
 from orchestration.db.roles import API_ROLE, with_role
 

@@ -4,18 +4,22 @@ marts. Every door lists all eleven tools."""
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api_support import ADMIN_KEY, World, live_server, minutes
+from api_support import ADMIN_KEY, World, create_key, live_server, minutes
+from builds import build, new_user
 from doors import call_all, dispatcher, list_all
+from export_files import extended_records, write_json
 from reference import Stream
-from support import build
+from stored import run_cli
 
 from mcp_api.tools import TOOLS
 
@@ -148,9 +152,49 @@ def test_get_top_of_an_export_only_listener_is_empty_and_says_why(base: str, dat
     assert response.status_code == 400 and "entity" in response.json()["error"]
 
 
+def test_a_running_build_is_listed_as_running_then_as_it_ended(base: str, data: World) -> None:
+    """The build's row is written before dbt starts and completed when it ends; the tool reads it live."""
+    from orchestration.marts_builds import finish_marts_build, start_marts_build
+
+    key = data["efrrowini"].key
+    build_id = start_marts_build(None, False, datetime.now(UTC), run_is_over=lambda _: False)
+    try:
+        (running,) = call_all(base, key, "ops.latest_job_runs", kind="marts_build", limit=1)["items"]
+        assert (running["id"], running["status"], running["finished_at"], running["user"]) == (
+            build_id,
+            "running",
+            None,
+            None,
+        )
+    finally:
+        finish_marts_build(build_id, None, error="stopped by the test")
+    (ended,) = call_all(base, key, "ops.latest_job_runs", kind="marts_build", limit=1)["items"]
+    assert (ended["id"], ended["status"], ended["error"]) == (build_id, "failed", "stopped by the test")
+    assert ended["finished_at"] is not None
+
+
+def test_the_build_that_just_ran_is_listed_after_an_import_and_refresh(base: str, tmp_path: Path) -> None:
+    name, _ = new_user("Europe/Berlin", prefix="jobs")
+    key = create_key(name)
+    export = write_json(tmp_path / "Streaming_History_Audio_2020_0.json", extended_records(5))
+    imported = run_cli("import", str(export), "--user", name, "--json")
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    before = datetime.now(UTC)
+    refreshed = run_cli("refresh", "--json")
+    assert refreshed.returncode == 0, refreshed.stderr[-2000:]
+    summary = json.loads(refreshed.stdout.strip().splitlines()[-1])
+
+    items = call_all(base, key, "ops.latest_job_runs", limit=50)["items"]
+    latest = next(i for i in items if i["kind"] == "marts_build")
+    assert latest["status"] == "succeeded" and latest["error"] is None
+    assert when(latest["started_at"]) >= before and latest["finished_at"] is not None
+    assert latest["counts"]["models"] == summary["models"] > 0
+    (mine,) = [i for i in items if i["kind"] == "import"]
+    assert (mine["user"], mine["status"], mine["counts"]["inserted"]) == (name, "succeeded", 5)
+
+
 def test_latest_job_runs_lists_imports_and_marts_builds_newest_first(base: str, data: World) -> None:
-    build()  # a build is recorded when it ends, so the marts show it from the next build on
-    build()
+    build()  # listed the moment it ends (the registry is read live)
     listener = data["efrrowini"]
     result = call_all(base, listener.key, "ops.latest_job_runs", limit=50)
     items = result["items"]

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from api_support import World, api_url, make_app
+from builds import app_conn, build
 from fastapi.testclient import TestClient
 from psycopg import sql
-from support import app_conn, build
 
 API_ROLE = "spotify_history_api"
 DENIED = (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)
@@ -91,8 +91,10 @@ def test_nothing_outside_the_marts_is_readable(api: psycopg.Connection) -> None:
     assert {"raw.extended_streams", "app.users", "app.imports", "intermediate.int_streams"} <= names
     assert "app.spotify_tokens" in names  # the Spotify tokens (migration 0003)
     # The API's own app tables: key checks, and OAuth for /mcp (clients, grants, codes, tokens, link
-    # codes; migration 0009). Every other relation, users and Spotify tokens included, stays closed.
-    api_tables = {"api_keys", "oauth_clients", "oauth_grants", "oauth_codes", "oauth_tokens", "link_codes"}
+    # codes; migration 0009; pending consents and wrong-code counters, 0014). Every other relation,
+    # users and Spotify tokens included, stays closed.
+    api_tables = {"api_keys", "oauth_clients", "oauth_grants", "oauth_codes", "oauth_tokens", "link_codes",
+                  "oauth_pending", "oauth_consent_failures"}  # fmt: skip
     for schema, name in others:
         if schema == "app" and name in api_tables:
             continue

@@ -334,7 +334,7 @@ def test_gpt_action_endpoints_answer_like_the_dispatcher(client: TestClient, dat
 
 
 def test_secret_looking_status_columns_are_never_shown() -> None:
-    from mcp_api.ops import is_shown
+    from mcp_api.tools.ops import is_shown
 
     shown = ["token_status", "spotify_access_expires_at", "last_poll_at", "plays", "last_import_error"]
     hidden = ["refresh_token", "access_token", "refresh_token_enc", "client_secret", "password", "code_verifier"]

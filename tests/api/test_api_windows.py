@@ -11,7 +11,7 @@ import pytest
 from api_support import World, make_app
 from fastapi.testclient import TestClient
 
-from mcp_api import windows
+from mcp_api.tools import common as windows
 
 # -- windows.resolve, no database -------------------------------------------------------------------
 

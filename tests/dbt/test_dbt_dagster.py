@@ -13,7 +13,9 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from support import app_conn, new_user, run_cli, write_json
+from builds import app_conn, new_user
+from export_files import write_json
+from stored import run_cli
 
 from orchestration.definitions import defs as load_defs
 from orchestration.defs.dbt.assets import Translator
@@ -21,7 +23,7 @@ from orchestration.defs.dbt.assets import dbt_models as dbt_assets_of
 from orchestration.defs.dbt.project import dbt_project as load_project
 from orchestration.defs.imports.assets import export_files, partition_key_for
 from orchestration.defs.imports.jobs import import_run_config
-from orchestration.exports.sources import describe
+from orchestration.imports.reading.sources import describe
 
 RAW = "spotify_raw"
 
@@ -187,7 +189,7 @@ def test_load_runs_start_no_dbt(job: str) -> None:
 def test_the_cli_load_path_imports_no_dbt() -> None:
     """dagster-dbt and dbt-core take ≈ 2 s to import: a CLI import, poll or snapshot needs neither."""
     probe = (
-        "import sys; from orchestration.defs.in_process import load_job\n"
+        "import sys; from orchestration.cli.in_process import load_job\n"
         "for job in ('import_export', 'spotify_sync', 'spotify_top_snapshot'): load_job(job)\n"
         "print(sorted(m for m in ('dagster_dbt', 'dbt') if m in sys.modules))"
     )
@@ -268,7 +270,7 @@ def test_an_import_requests_the_dbt_assets_and_a_refresh_settles_them(
 def test_a_time_zone_change_requests_the_marts_on_the_shared_instance(home: Path) -> None:
     """`users set-timezone` reports app/users to the instance the daemon reads: the marts follow."""
     from orchestration import users
-    from orchestration.defs.in_process import run_refresh
+    from orchestration.cli.in_process import run_refresh
     from orchestration.instance import get_instance, report_users_changed
 
     instance = get_instance()
@@ -317,8 +319,8 @@ def test_refresh_json_prints_the_summary_with_mart_row_counts(home: Path) -> Non
 def test_a_subset_build_creates_staging_views_it_did_not_select(home: Path) -> None:
     """On a fresh database the automation may build marts.imports without stg_app__users (its input
     app.users was reported before the sensor's first tick): the build creates the missing view."""
+    from orchestration.cli.in_process import QUIET_CONSOLE, get_instance
     from orchestration.defs.dbt.assets import missing_views
-    from orchestration.defs.in_process import QUIET_CONSOLE, get_instance
 
     with app_conn() as conn:
         conn.execute("drop view if exists staging.stg_app__users")

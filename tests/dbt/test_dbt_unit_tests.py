@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support import ensure_built
+from builds import ensure_built
 
 from orchestration.defs.dbt.project import run_dbt
 

@@ -4,7 +4,7 @@ before the first build of the listening marts, and the build it triggers selects
 from __future__ import annotations
 
 import pytest
-from support import app_conn, new_user, polled_play, run_models, store_polled_plays
+from builds import app_conn, new_user, polled_play, run_models, store_polled_plays
 
 # A database where no listening mart exists yet.
 pytestmark = pytest.mark.usefixtures("own_database")

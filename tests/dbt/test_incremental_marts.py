@@ -17,14 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reference import Reference
-from support import (
-    ACCOUNT_FOLDER,
-    EXTENDED_FOLDER,
+from builds import (
     POLLED_TRACK_URI,
     app_conn,
     assert_same_snapshots,
-    extended_record,
     full_refresh_snapshot,
     import_rows,
     new_user,
@@ -33,8 +29,9 @@ from support import (
     snapshot,
     store_polled_plays,
     table_fingerprint,
-    write_json,
 )
+from export_files import ACCOUNT_FOLDER, EXTENDED_FOLDER, extended_record, write_json
+from reference import Reference
 
 from orchestration import users
 from orchestration.instance import report_users_changed

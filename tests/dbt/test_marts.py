@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builds import app_conn, build, import_rows, new_user
+from export_files import ACCOUNT_FOLDER, EXTENDED_FOLDER, extended_record, write_json
 from reference import Reference, json_files, top_n_comparable
-from support import ACCOUNT_FOLDER, EXTENDED_FOLDER, app_conn, build, extended_record, import_rows, new_user, write_json
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api_support import create_key, make_app
+from builds import app_conn, build, import_as, new_user
+from export_files import EXTENDED_FOLDER, extended_record, write_json
 from fastapi.testclient import TestClient
-from support import EXTENDED_FOLDER, app_conn, build, extended_record, import_as, new_user, write_json
 
-from mcp_api import queries as q
+from mcp_api.tools import history as q
 
 ZONE = "Asia/Tokyo"
 FUNCTIONS = {"artists": "window_top_artists", "tracks": "window_top_tracks", "repeats": "window_repeat_rate"}

@@ -1,6 +1,6 @@
 """docker-compose.yml as the tests read it: the services, and Compose's variable interpolation.
 
-Shared by tests/test_docker_compose.py (the file checked by parsing) and tests/test_deployment.py
+Shared by tests/deploy/test_docker_compose.py (the file checked by parsing) and tests/deploy/test_deployment.py
 (its services run as processes).
 """
 
@@ -12,15 +12,16 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 
-VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+# One ${…} with no other inside its argument: nested ones (${A:-${B:-x}}) are resolved innermost first.
+VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^${}]*))?\}")
 
 
 def interpolate(value: str, env: dict[str, str]) -> str:
-    """Compose variable substitution (the subset this file uses)."""
+    """Compose variable substitution (the subset this file uses, nesting included)."""
 
     def substitute(m: re.Match[str]) -> str:
         name, op, arg = m["name"], m["op"] or "", m["arg"]
@@ -31,7 +32,11 @@ def interpolate(value: str, env: dict[str, str]) -> str:
             raise LookupError(f"{name}: {arg}")
         return arg if op.endswith("-") else ""
 
-    return VARIABLE.sub(substitute, value)
+    while True:
+        done = VARIABLE.sub(substitute, value)
+        if done == value:
+            return done
+        value = done
 
 
 def service_environment(service: str, env: dict[str, str]) -> dict[str, str]:

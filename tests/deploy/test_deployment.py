@@ -35,7 +35,7 @@ import psycopg
 import pytest
 from api_support import free_port
 from compose_support import REPO, SERVICES, service_environment
-from support import extended_record, write_json
+from export_files import extended_record, write_json
 
 APP_SERVICES = ("migrate", "dagster-webserver", "dagster-daemon", "api")
 SERVER_USER = "postgres"  # the server refuses to run as root; Debian's package creates this user

@@ -128,12 +128,39 @@ def test_the_image_carries_the_same_dagster_home() -> None:
 def test_migrations_run_once_before_everything_else() -> None:
     assert SERVICES["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert SERVICES["migrate"]["restart"] == "no"
+    # The server may still be starting (first initialisation): migrate retries for a bounded time.
+    command = SERVICES["migrate"]["command"]
+    assert command[:2] == ["spotify-history", "prepare"] and "--wait-for-database" in command
+    assert 60 <= int(command[command.index("--wait-for-database") + 1]) <= 600
     for service in LONG_RUNNING:
         depends = SERVICES[service]["depends_on"]
-        assert depends["migrate"] == {"condition": "service_completed_successfully"}
+        # restart: true — an upgrade that re-creates migrate stops these first, starts them after it.
+        assert depends["migrate"] == {"condition": "service_completed_successfully", "restart": True}
         assert depends["postgres"] == {"condition": "service_healthy"}
         assert SERVICES[service]["restart"] in ("always", "unless-stopped")
     assert SERVICES["postgres"]["restart"] in ("always", "unless-stopped")
+
+
+def test_postgres_is_healthy_only_once_it_answers_over_tcp() -> None:
+    """pg_isready over the socket already passes during the image's first initialisation (issue 22, 2)."""
+    (check,) = SERVICES["postgres"]["healthcheck"]["test"][1:]
+    assert re.search(r"pg_isready .*-h 127\.0\.0\.1\b", check), check
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"API_PORT": "9000"}, "http://127.0.0.1:9000"),
+        ({"API_PORT": "9000", "PUBLIC_BASE_URL": ""}, "http://127.0.0.1:9000"),
+        ({"PUBLIC_BASE_URL": "https://history.example.org"}, "https://history.example.org"),
+    ],
+)
+def test_the_public_url_follows_the_published_api_port(env: dict[str, str], expected: str) -> None:
+    assert service_environment("api", {**FAKE_ENV, **env})["PUBLIC_BASE_URL"] == expected
+    # Otherwise the API's environment is every app service's.
+    api = service_environment("api", FAKE_ENV)
+    assert {k: v for k, v in api.items() if k != "PUBLIC_BASE_URL"} == environment("dagster-daemon")
 
 
 def _walk(node: Any, path: str = "") -> list[tuple[str, str]]:
@@ -200,7 +227,7 @@ def test_long_running_services_have_healthchecks(service: str) -> None:
 def test_the_api_healthcheck_path_answers() -> None:
     from fastapi.testclient import TestClient
 
-    from mcp_api.app import app
+    from mcp_api.doors.app import app
 
     assert TestClient(app).get("/healthz").status_code == 200
 
@@ -245,9 +272,9 @@ def test_spotify_history_subcommands_exist(service: str) -> None:
     assert command is not main and set(args[::2]) <= options, f"{service}: unknown command or options {args}"
 
 
-@pytest.mark.parametrize("target", ["mcp_api.app:app", "mcp_api.app:create_app"])
+@pytest.mark.parametrize("target", ["mcp_api.doors.app:app", "mcp_api.doors.app:create_app"])
 def test_the_api_module_path_imports(target: str) -> None:
-    """`serve-api` runs uvicorn on mcp_api.app:create_app; `uvicorn mcp_api.app:app` works as well."""
+    """`serve-api` runs uvicorn on mcp_api.doors.app:create_app; `uvicorn mcp_api.doors.app:app` works as well."""
     from fastapi import FastAPI
 
     module, attribute = target.split(":")

@@ -15,21 +15,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from support import (
-    EXTENDED_FOLDER,
-    extended_record,
-    extended_records,
-    raw_snapshot,
-    registry_rows,
-    stored_counts,
-    symlink_info,
-    write_json,
-    write_zip,
-)
+from export_files import EXTENDED_FOLDER, extended_record, extended_records, symlink_info, write_json, write_zip
+from stored import raw_snapshot, registry_rows, stored_counts
 
 from orchestration.config import get_settings
-from orchestration.exports.sources import Limits
-from orchestration.loading.importer import ImportFailedError, import_path
+from orchestration.imports.importer import ImportFailedError, import_path
+from orchestration.imports.reading.sources import Limits
 
 HISTORY = "Streaming_History_Audio_2020_0.json"
 SECOND = "Streaming_History_Audio_2020_1.json"
@@ -322,7 +313,7 @@ IMPORT_IN_A_CHILD = """
 import json, resource, sys
 from pathlib import Path
 resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a regression fails here, not the machine
-from orchestration.loading.importer import ImportFailedError, import_path
+from orchestration.imports.importer import ImportFailedError, import_path
 try:
     result = import_path(Path(sys.argv[1]), sys.argv[2])
     outcome = {"records": result.records, "inserted": result.inserted}

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
-from support import (
+from export_files import (
     ACCOUNT_FOLDER,
     FORMATS,
     NON_HISTORY_ENTRIES,
@@ -19,20 +19,18 @@ from support import (
     extended_records,
     load_export_folder,
     records_per_format,
-    registry_rows,
-    run_cli,
     spotify_zip,
-    stored_counts,
     time_span,
     write_json,
 )
+from stored import registry_rows, run_cli, stored_counts
 
 from orchestration import users
 from orchestration.config import get_settings
 from orchestration.defs.imports.assets import export_files, partition_key_for
 from orchestration.defs.imports.jobs import import_run_config
 from orchestration.defs.imports.sensors import inbox_sensor
-from orchestration.exports.sources import describe
+from orchestration.imports.reading.sources import describe
 
 RAW_KEYS = {fmt.name: dg.AssetKey(["spotify_raw", fmt.table]) for fmt in FORMATS}
 AUDIOBOOKS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from support import load_export_folder, parse_time
+from export_files import load_export_folder, parse_time
 
 from orchestration.demo.synthetic_export import recent_end, write_export
 

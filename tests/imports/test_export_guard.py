@@ -1,4 +1,4 @@
-"""The parsing caps' scanner (orchestration/exports/guard.py): its fast path for flat records agrees with
+"""The parsing caps' scanner (orchestration/imports/reading/guard.py): its fast path for flat records agrees with
 its exact token scanner on every state, whatever the chunking; the caps trip where they should."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from orchestration.demo.synthetic_export import records
-from orchestration.exports.guard import MAX_NUMBER_DIGITS, GuardedReader, RecordLimitError
+from orchestration.imports.reading.guard import MAX_NUMBER_DIGITS, GuardedReader, RecordLimitError
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
 TRICKY = [

@@ -8,29 +8,25 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from support import (
+from export_files import (
     ACCOUNT_FOLDER,
     EXTENDED_FOLDER,
     NON_HISTORY_ENTRIES,
     SCRUBBED_IP,
     SHARED_EXPORTS,
     ExportFile,
-    assert_stored_like_files,
     expected_row,
     extended_record,
     in_file_duplicates,
     load_export_folder,
-    personal_data_findings,
     records_per_format,
     spotify_zip,
-    stored_counts,
-    stored_rows,
-    user_id,
     write_json,
     write_zip,
 )
+from stored import assert_stored_like_files, personal_data_findings, stored_counts, stored_rows, user_id
 
-from orchestration.loading.importer import ImportResult, import_path
+from orchestration.imports.importer import ImportResult, import_path
 
 # ~160k raw rows: in a database of their own, so that later dbt builds of the shared one do not read them.
 pytestmark = pytest.mark.usefixtures("own_database")
@@ -246,7 +242,7 @@ def test_the_remembered_sha256_follows_the_file(tmp_path: Path) -> None:
     import hashlib
     import os
 
-    from orchestration.exports.sources import file_sha256
+    from orchestration.imports.reading.sources import file_sha256
 
     path = tmp_path / "Streaming_History_Audio_2020_0.json"
     path.write_bytes(b"[1]")

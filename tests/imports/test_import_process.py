@@ -15,20 +15,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from support import (
-    extended_record,
-    extended_records,
-    raw_snapshot,
-    registry_rows,
-    run_cli,
-    stored_identities,
-    write_zip,
-)
+from export_files import extended_record, extended_records, write_zip
+from stored import raw_snapshot, registry_rows, run_cli, stored_identities
 
 from orchestration import users
 from orchestration.config import get_settings
-from orchestration.loading import parser_process
-from orchestration.loading.importer import ImportFailedError, import_path
+from orchestration.imports import parser_process
+from orchestration.imports.importer import ImportFailedError, import_path
 
 FOLDER = "Spotify Extended Streaming History"
 
@@ -248,7 +241,7 @@ def test_a_file_replaced_after_parsing_started_ahead_is_parsed_again(
 ) -> None:
     """What the process started ahead read may be another file: the run parses the file it imports (a copy of
     the same size and bytes is another file too: only its inode and modification time differ)."""
-    from orchestration.defs import in_process as runs
+    from orchestration.cli import in_process as runs
 
     path = export_zip(tmp_path)
     if replacement == "a copy":

@@ -19,15 +19,15 @@ from typing import Any
 import msgspec
 import psycopg
 import pytest
-from support import extended_record, write_json
+from export_files import extended_record, write_json
 
 from orchestration import users
-from orchestration.exports import reader, slices, whole
-from orchestration.exports.errors import ExportError
-from orchestration.exports.guard import GuardedReader
-from orchestration.exports.sources import Entry, Limits
-from orchestration.loading import parsing, raw_writer
-from orchestration.loading.importer import import_path
+from orchestration.imports import parsing, raw_writer
+from orchestration.imports.importer import import_path
+from orchestration.imports.reading import reader, slices, whole
+from orchestration.imports.reading.errors import ExportError
+from orchestration.imports.reading.guard import GuardedReader
+from orchestration.imports.reading.sources import Entry, Limits
 
 LIMITS = Limits.from_settings()
 

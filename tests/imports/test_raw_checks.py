@@ -1,4 +1,4 @@
-"""The load runs' checks of their own rows (orchestration/loading/raw_checks.py) on a real database:
+"""The load runs' checks of their own rows (orchestration/imports/raw_checks.py) on a real database:
 they pass on what an import wrote and name each way the rows can disagree with the report."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from support import extended_records, import_rows, new_user, user_id, write_json
+from builds import import_rows, new_user
+from export_files import extended_records, write_json
+from stored import user_id
 
-from orchestration.loading.raw_checks import check_load
+from orchestration.imports.raw_checks import check_load
 
 # Each check reads the load's rows by its id, or (as import runs do) as the primary-key range above the floor.
 READS = pytest.mark.parametrize("by_range", [False, True], ids=["by-load-id", "by-raw-id-range"])

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import psycopg
 
-from orchestration.loading.importer import import_path
+from orchestration.imports.importer import import_path
 
 
 def test_import_one_folder_and_reimport(conn: psycopg.Connection, user: str, shared_exports: Path) -> None:

@@ -14,12 +14,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from support import EXTENDED_FOLDER, extended_record, stored_identities, user_id, write_json, write_zip
+from export_files import EXTENDED_FOLDER, extended_record, write_json, write_zip
+from stored import stored_identities, user_id
 
 from orchestration import users
-from orchestration.exports.formats import FORMATS, FORMATS_BY_NAME
-from orchestration.loading import parsing, raw_writer
-from orchestration.loading.importer import import_path
+from orchestration.imports import parsing, raw_writer
+from orchestration.imports.importer import import_path
+from orchestration.imports.reading.formats import FORMATS, FORMATS_BY_NAME
 
 HISTORY = f"{EXTENDED_FOLDER}/Streaming_History_Audio_2021_0.json"
 

@@ -449,9 +449,21 @@ def test_consent_deny_wrong_codes_and_single_use(base: str, data: World, public_
     assert "code" in redirect_params(open_consent(authorize_url(base, public_client, challenge)).submit(listener.key))
 
 
-def test_wrong_codes_are_rate_limited(data: World) -> None:
-    listener = data["efrrowini"]
-    with live_server() as url:  # its own server: the address stays blocked for ten minutes
+def test_wrong_codes_are_rate_limited(data: World, conn: psycopg.Connection) -> None:
+    # The counters are in Postgres, shared by every API process (and every test's server): start
+    # from none (earlier tests gave wrong codes too), and leave none, or 127.0.0.1 would stay blocked
+    # for ten minutes for the later tests.
+    conn.execute("delete from app.oauth_consent_failures")
+    conn.commit()
+    try:
+        wrong_codes_are_rate_limited(data["efrrowini"].name)
+    finally:
+        conn.execute("delete from app.oauth_consent_failures")
+        conn.commit()
+
+
+def wrong_codes_are_rate_limited(user: str) -> None:
+    with live_server() as url:
         client_id = register(url).json()["client_id"]
         _, challenge = pkce()
         first = open_consent(authorize_url(url, client_id, challenge))
@@ -459,9 +471,9 @@ def test_wrong_codes_are_rate_limited(data: World) -> None:
         assert [a.status_code for a in answers] == [400] * 5
         assert "not valid" in answers[0].text and "Too many wrong codes" in answers[-1].text
         # The pending request died with its fifth wrong code: the right code no longer helps there.
-        assert first.submit(link_code(listener.name)).status_code == 400
+        assert first.submit(link_code(user)).status_code == 400
         statuses = [open_consent(authorize_url(url, client_id, challenge)).submit("WRONG-CODE-0000").status_code
                     for _ in range(6)]  # fmt: skip
         assert statuses[:4] == [400] * 4 and statuses[-1] == 429
-        blocked = open_consent(authorize_url(url, client_id, challenge)).submit(link_code(listener.name))
+        blocked = open_consent(authorize_url(url, client_id, challenge)).submit(link_code(user))
         assert blocked.status_code == 429 and "Too many wrong codes" in blocked.text

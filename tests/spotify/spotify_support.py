@@ -13,8 +13,8 @@ import httpx
 import psycopg
 
 from orchestration.config import Settings, get_settings, reload_settings
+from orchestration.demo.fake_spotify import FakePlay, FakeSpotify, FakeTrack, make_catalog
 from orchestration.spotify.accounts import LinkResult, login_with_opener
-from orchestration.spotify.fake import FakePlay, FakeSpotify, FakeTrack, make_catalog
 from orchestration.spotify.oauth import SpotifyApp
 
 CATALOG = make_catalog(40, seed=11)

@@ -13,10 +13,10 @@ import pytest
 from spotify_support import ago, link, plays
 
 from orchestration.definitions import defs as load_defs
-from orchestration.defs.keys import API_PLAYS, APP_SYNCS
+from orchestration.defs.shared.keys import API_PLAYS, APP_SYNCS
 from orchestration.defs.spotify.jobs import sync_run_config
 from orchestration.defs.spotify.partitions import partition_key, spotify_users
-from orchestration.spotify.fake import FakeSpotify
+from orchestration.demo.fake_spotify import FakeSpotify
 
 
 @pytest.fixture

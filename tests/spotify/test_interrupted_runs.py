@@ -11,19 +11,20 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
-from support import extended_records, registry_rows, run_cli, user_id, write_json
+from export_files import extended_records, write_json
+from stored import registry_rows, run_cli, user_id
 
 from orchestration.db import connect
 from orchestration.defs.runs.sensors import interrupted_runs_sensors
-from orchestration.exports.sources import describe
-from orchestration.loading import registry
-from orchestration.loading.importer import import_path
-from orchestration.loading.raw_writer import RAW_WRITE_LOCK
+from orchestration.imports import registry
+from orchestration.imports.importer import import_path
+from orchestration.imports.raw_writer import RAW_WRITE_LOCK
+from orchestration.imports.reading.sources import describe
 from orchestration.spotify import storage
 
 HISTORY = "Streaming_History_Audio_2020_0.json"
 IMPORT = (
-    "import sys; from pathlib import Path; from orchestration.loading.importer import import_path; "
+    "import sys; from pathlib import Path; from orchestration.imports.importer import import_path; "
     "import_path(Path(sys.argv[1]), sys.argv[2])"
 )
 

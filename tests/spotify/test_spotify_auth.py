@@ -7,7 +7,7 @@ import base64
 import hashlib
 import os
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -17,10 +17,10 @@ from cryptography.fernet import Fernet
 from spotify_support import environment, link, user_id, user_status
 
 from orchestration.config import get_settings
+from orchestration.demo.fake_spotify import FakeSpotify
 from orchestration.spotify import tokens as token_keys
 from orchestration.spotify.accounts import StoredTokenSource, client_for, complete_login, logout
 from orchestration.spotify.errors import InvalidGrantError, NotConfiguredError, NotLinkedError, OAuthError
-from orchestration.spotify.fake import FakeSpotify
 from orchestration.spotify.oauth import SCOPES, Authorization, SpotifyApp, pkce_challenge
 from orchestration.spotify.tokens import TokenCipher, TokenKeyError, TokenStore
 from orchestration.spotify.transport import Budget
@@ -238,9 +238,12 @@ def test_key_file_is_created_private_and_reused(tmp_path: object) -> None:
 
 
 def test_expiry_is_stored(conn: psycopg.Connection, user: str, fake_spotify: FakeSpotify) -> None:
+    started = datetime.now(UTC)
     link(user, fake_spotify)
+    ended = datetime.now(UTC)
     conn.commit()
     (expires,) = conn.execute(
         "select access_expires_at from app.spotify_tokens where user_id = %s", (user_id(conn, user),)
     ).fetchone()
-    assert 3500 < (expires - datetime.now(UTC)).total_seconds() <= 3600
+    # The token's hour counted from when it was granted, however long the login took.
+    assert started + timedelta(seconds=3600) <= expires <= ended + timedelta(seconds=3600)

@@ -12,11 +12,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from export_files import CLI
 from spotify_support import ago, fake_env, plays, user_status
-from support import CLI, run_cli
+from stored import run_cli
 
 from orchestration.config import get_settings
-from orchestration.spotify.fake import FakeSpotify
+from orchestration.demo.fake_spotify import FakeSpotify
 
 
 def free_port() -> int:

@@ -16,12 +16,12 @@ import pytest
 from spotify_support import ago, api_rows, link, plays, user_id, user_status
 
 from orchestration import users
-from orchestration.defs.keys import API_PLAYS
+from orchestration.defs.shared.keys import API_PLAYS
 from orchestration.defs.spotify.checks import GAP_CHECK, TOKEN_CHECK
 from orchestration.defs.spotify.jobs import OP_NAME, sync_run_config
 from orchestration.defs.spotify.partitions import partition_key, spotify_users
 from orchestration.defs.spotify.sensors import spotify_sensor
-from orchestration.spotify.fake import FakeSpotify
+from orchestration.demo.fake_spotify import FakeSpotify
 
 
 def sync_job() -> dg.JobDefinition:
@@ -277,9 +277,9 @@ def extended_row(ts: datetime, uri: str, name: str, artist: str, ms: int) -> dic
 def test_poll_then_dbt_counts_api_plays_once_against_an_overlapping_export(
     conn: psycopg.Connection, user: str, fake_spotify: FakeSpotify, tmp_path: Path
 ) -> None:
-    from orchestration.defs.in_process import run_refresh
+    from orchestration.cli.in_process import run_refresh
+    from orchestration.imports.importer import import_path
     from orchestration.instance import get_instance
-    from orchestration.loading.importer import import_path
 
     link(user, fake_spotify)
     timeline = plays(ago(hours=6), 6, timedelta(minutes=7))

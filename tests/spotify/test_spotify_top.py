@@ -15,14 +15,16 @@ import dagster as dg
 import psycopg
 import pytest
 from api_support import create_key, live_server
+from builds import build
 from click.testing import CliRunner
 from doors import call_all
 from spotify_support import ago, link, plays, user_id
-from support import build
 
 from orchestration.db import connect
-from orchestration.defs.spotify.top import JOB_NAME, TOP_ITEMS, plan_snapshots, spotify_top_sensor
-from orchestration.spotify.fake import FakePlay, FakeSpotify
+from orchestration.defs.spotify.assets import TOP_ITEMS
+from orchestration.defs.spotify.jobs import TOP_JOB_NAME as JOB_NAME
+from orchestration.defs.spotify.sensors import plan_snapshots, spotify_top_sensor
+from orchestration.demo.fake_spotify import FakePlay, FakeSpotify
 from orchestration.spotify.top import users_to_snapshot
 
 

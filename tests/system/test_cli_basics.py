@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from support import run_cli
+from stored import run_cli
 
 from orchestration.config import get_settings
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Runs in a fresh interpreter: forbid side effects, then import (and, with --build, build) the definitions.
 PROBE = r"""

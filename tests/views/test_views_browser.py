@@ -1,5 +1,5 @@
 """The MCP Apps views in a real browser: Debian's Chromium, driven by Playwright, loads each view
-(the HTML served by MCP resources/read) into a test host page (tests/view_host.html) that plays
+(the HTML served by MCP resources/read) into a test host page (tests/views/view_host.html) that plays
 the host's side of the protocol with a real tool result from the test database (called through
 the MCP client), then switches the theme. Asserts the drawn numbers against the result, that the
 page made no network request, that the view reports its size and fits 360 px; saves screenshots
@@ -28,7 +28,7 @@ if CHROMIUM is None:
 
 from playwright.sync_api import Browser, Frame, Page, sync_playwright  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-output" / "views"
 HOST_URL = "http://view-host.test/"
 HOST_PAGE = (Path(__file__).parent / "view_host.html").read_text(encoding="utf-8")

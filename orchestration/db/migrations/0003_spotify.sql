@@ -4,7 +4,7 @@
 -- reaches the database. raw.api_recently_played keeps every item of /v1/me/player/recently-played
 -- once: a listener ends at most one play per millisecond, so (user_id, played_at) is its identity
 -- and repeated polls and backfills insert nothing twice. Like every raw table it is written under
--- the per-user advisory lock (orchestration.loading.raw_writer.lock_user_raw_rows), so a user's
+-- the per-user advisory lock (orchestration.imports.raw_writer.lock_user_raw_rows), so a user's
 -- raw_ids grow in commit order (dbt's incremental stream model relies on it).
 
 create table app.spotify_tokens (

@@ -1,4 +1,4 @@
--- The runs that load raw rows check the rows they wrote (orchestration/loading/raw_checks.py): the
+-- The runs that load raw rows check the rows they wrote (orchestration/imports/raw_checks.py): the
 -- rows of one import (import_id) or one poll (sync_id) or one top-list snapshot (snapshot_id, already
 -- indexed by its unique key). Loads append, so these ids grow with the table's physical order: a BRIN
 -- index finds one load's blocks for almost no cost at insert time.

@@ -1,6 +1,6 @@
 """The raw tables an import writes, as one multi-asset partitioned by imported file.
 
-The work itself is orchestration.loading.importer.import_path; this module only maps it onto
+The work itself is orchestration.imports.importer.import_path; this module only maps it onto
 partitions (one per imported file), run config and metadata.
 """
 
@@ -15,12 +15,12 @@ import dagster as dg
 from orchestration import users as users_repo
 from orchestration.db import connect, ensure_schema
 from orchestration.defs.imports.checks import check_results, check_specs
-from orchestration.defs.keys import APP_IMPORTS, RAW_SOURCE
-from orchestration.exports.formats import FORMATS
-from orchestration.exports.sources import Source
-from orchestration.loading import registry
-from orchestration.loading.importer import ImportFailedError, ImportResult, Progress, import_path
-from orchestration.loading.parser_process import ParsingAhead
+from orchestration.defs.shared.keys import APP_IMPORTS, RAW_SOURCE
+from orchestration.imports import registry
+from orchestration.imports.importer import ImportFailedError, ImportResult, Progress, import_path
+from orchestration.imports.parser_process import ParsingAhead
+from orchestration.imports.reading.formats import FORMATS
+from orchestration.imports.reading.sources import Source
 
 export_files = dg.DynamicPartitionsDefinition(name="export_files")
 RAW_EXPORT_KEYS = {fmt.name: dg.AssetKey([RAW_SOURCE, fmt.table]) for fmt in FORMATS}

@@ -1,6 +1,6 @@
 """The import run's asset checks: each raw table holds exactly the rows the import reported.
 
-Checked on the import's own rows (orchestration/loading/raw_checks.py), inside the import run: no
+Checked on the import's own rows (orchestration/imports/raw_checks.py), inside the import run: no
 dbt process, a cost that follows the import's size rather than the table's.
 """
 
@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from orchestration.defs.load_checks import load_check_result
-from orchestration.exports.formats import FORMATS
-from orchestration.loading.importer import ImportResult
+from orchestration.defs.shared.load_checks import load_check_result
+from orchestration.imports.importer import ImportResult
+from orchestration.imports.reading.formats import FORMATS
 
 ROWS_CHECK = "import_rows_stored"
 

@@ -12,7 +12,8 @@ from orchestration.config import Settings, get_settings
 from orchestration.db import connect, ensure_schema
 from orchestration.defs.imports.assets import export_files, partition_key_for
 from orchestration.defs.imports.jobs import import_export_job, import_run_config
-from orchestration.exports.sources import describe
+from orchestration.imports.reading.sources import describe
+from orchestration.inbox import user_folder
 
 IMPORTABLE_SUFFIXES = (".zip", ".json")
 
@@ -51,8 +52,7 @@ def find_new_files(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
     new_partitions: list[str] = []
     waiting = 0
     for user in all_users:
-        folder = settings.inbox_root / user.name
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = user_folder(settings.inbox_root, user.name)
         for path in _candidates(folder):
             fingerprint, mtime = _fingerprint(path)
             key = f"{user.name}/{path.name}"

@@ -3,7 +3,7 @@
 When Dagster reports a run failed or canceled — a step process killed, a run canceled mid-import,
 a run that run monitoring gave up on — the import (app.imports) or Spotify sync (app.spotify_syncs)
 it was recording may still read 'running'. These sensors mark such rows failed ("interrupted"); the
-rule lives in the core (orchestration.loading.registry), which also applies it when the next import
+rule lives in the core (orchestration.imports.registry), which also applies it when the next import
 starts, for processes that died outside any run Dagster could watch.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.db import connect
-from orchestration.loading.registry import mark_run_interrupted
+from orchestration.imports.registry import mark_run_interrupted
 
 
 def mark_interrupted(context: dg.RunStatusSensorContext) -> dg.SkipReason | None:

@@ -1,4 +1,4 @@
-"""A load run's check of its own rows (orchestration/loading/raw_checks.py) as a Dagster check result.
+"""A load run's check of its own rows (orchestration/imports/raw_checks.py) as a Dagster check result.
 
 Imports, polls and top-list snapshots each check what they wrote inside their run, so no load run
 starts a dbt process for tests on the raw tables.
@@ -7,7 +7,7 @@ starts a dbt process for tests on the raw tables.
 import dagster as dg
 
 from orchestration.db import connect
-from orchestration.loading.raw_checks import LOADED_TABLES, check_load
+from orchestration.imports.raw_checks import LOADED_TABLES, check_load
 
 
 def load_check_result(

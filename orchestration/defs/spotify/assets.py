@@ -1,4 +1,5 @@
-"""The API-plays asset: raw.api_recently_played, one partition per (user, UTC day).
+"""The Spotify assets: API plays (raw.api_recently_played, one partition per (user, UTC day)) and the
+daily top-lists snapshot (raw.spotify_top_items, one partition per linked user).
 
 A run that stores new plays materializes the partition (and the automation rebuilds the marts); a
 run that stores nothing reports an observation instead, so idle polls cost no dbt build and the
@@ -12,11 +13,18 @@ from typing import Any
 import dagster as dg
 
 from orchestration.db import connect
-from orchestration.defs.keys import API_PLAYS, APP_SYNCS, APP_TOKENS, APP_USERS
+from orchestration.defs.shared.keys import API_PLAYS, APP_SYNCS, APP_TOKENS, APP_USERS, RAW_SOURCE
+from orchestration.defs.shared.load_checks import load_check_result
 from orchestration.defs.spotify.checks import check_specs, gap_check_result, iso, rows_check_result, token_check_result
-from orchestration.defs.spotify.partitions import api_partitions, day_window, partition_key, utc_today
+from orchestration.defs.spotify.partitions import api_partitions, day_window, partition_key, spotify_users, utc_today
 from orchestration.spotify.storage import SyncResult, days_written
 from orchestration.spotify.sync import run_sync
+from orchestration.spotify.top import SnapshotResult, take_snapshot
+
+TOP_ITEMS = dg.AssetKey([RAW_SOURCE, "spotify_top_items"])
+APP_TOP_SNAPSHOTS = dg.AssetKey(["app", "spotify_top_snapshots"])
+APP_MARTS_BUILDS = dg.AssetKey(["app", "marts_builds"])
+TOP_ROWS_CHECK = "snapshot_rows_stored"
 
 MODES = ("auto", "poll", "backfill", "initial_sync")
 
@@ -130,3 +138,64 @@ def result_metadata(result: SyncResult) -> dict[str, Any]:
             else {}
         ),
     }
+
+
+# -- Spotify's top lists: orchestration.spotify.top.take_snapshot, one snapshot per run --------
+
+top_app_tables = [
+    dg.AssetSpec(
+        APP_TOP_SNAPSHOTS,
+        description="One row per top-lists snapshot run (app.spotify_top_snapshots), whatever its outcome.",
+        group_name="app",
+    ),
+    dg.AssetSpec(
+        APP_MARTS_BUILDS,
+        description="One row per dbt build of the marts (app.marts_builds), recorded by the dbt asset.",
+        group_name="app",
+    ),
+]
+
+
+@dg.asset(
+    key=TOP_ITEMS,
+    partitions_def=spotify_users,
+    pool="spotify",
+    group_name="raw",
+    kinds={"postgres"},
+    description="Spotify's own top artists and tracks (GET /v1/me/top/…, 50 each) for the short, medium and "
+    "long term, one snapshot per run (raw.spotify_top_items). Partition: the linked user.",
+    metadata={"table": "raw.spotify_top_items"},
+    op_tags={"kind": "spotify"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            TOP_ROWS_CHECK,
+            asset=TOP_ITEMS,
+            description="The items this snapshot wrote are all there: as many as it reported, all of its user.",
+        )
+    ],
+)
+def spotify_top_items(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    user = context.partition_key
+    context.log.info(f"snapshot of the top lists of {user!r}")
+    result = take_snapshot(user, run_id=context.run_id)
+    context.log.info(top_summary(result))
+    context.log_event(
+        dg.AssetMaterialization(APP_TOP_SNAPSHOTS, metadata={"snapshot_id": result.snapshot_id, "user": user})
+    )
+    if result.status not in ("succeeded", "rate_limited"):
+        raise dg.Failure(description=result.error or "snapshot failed", allow_retries=False)
+    yield load_check_result(TOP_ROWS_CHECK, "spotify_top_items", result.snapshot_id, result.user_id, result.items)
+    yield dg.MaterializeResult(
+        metadata={
+            "status": dg.MetadataValue.text(result.status),
+            "snapshot_id": dg.MetadataValue.int(result.snapshot_id),
+            "items": dg.MetadataValue.int(result.items),
+            "requests": dg.MetadataValue.int(result.requests),
+            "lists": dg.MetadataValue.json(result.counts or {}),
+        }
+    )
+
+
+def top_summary(result: SnapshotResult) -> str:
+    text = f"top snapshot {result.status}: {result.requests} request(s), {result.items} item(s)"
+    return text + (f"; {result.error}" if result.error else "")

@@ -6,8 +6,8 @@ from typing import Any
 import dagster as dg
 
 from orchestration.db import connect
-from orchestration.defs.keys import API_PLAYS
-from orchestration.defs.load_checks import load_check_result
+from orchestration.defs.shared.keys import API_PLAYS
+from orchestration.defs.shared.load_checks import load_check_result
 from orchestration.spotify.links import users_needing_reauth
 from orchestration.spotify.storage import SyncResult
 

@@ -1,17 +1,28 @@
 """The spotify sensor: an initial sync after each login, then a poll of every usable link every
-POLL_INTERVAL_SECONDS; it also keeps the spotify_users partitions in step with linked users."""
+POLL_INTERVAL_SECONDS; it also keeps the spotify_users partitions in step with linked users. The
+spotify_top_sensor: a top-lists snapshot right after each `auth login` (its authorization is newer than
+the user's last snapshot), then once a day."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from orchestration.config import Settings, get_settings
 from orchestration.db import connect, ensure_schema
 from orchestration.defs.spotify.checks import token_check_evaluation
-from orchestration.defs.spotify.jobs import JOB_NAME, MODE_TAG, USER_TAG, spotify_sync_job, sync_run_config
+from orchestration.defs.spotify.jobs import (
+    JOB_NAME,
+    MODE_TAG,
+    TOP_JOB_NAME,
+    USER_TAG,
+    spotify_sync_job,
+    spotify_top_job,
+    sync_run_config,
+)
 from orchestration.defs.spotify.partitions import SPOTIFY_USERS, partition_key, spotify_users
 from orchestration.spotify.links import LinkedUser, linked_users
+from orchestration.spotify.top import SnapshotState, users_to_snapshot
 from orchestration.users import list_all
 
 
@@ -107,3 +118,51 @@ def spotify_sensor(settings: Settings | None = None) -> dg.SensorDefinition:
         "each `auth login`, then polls every active user every POLL_INTERVAL_SECONDS (paused and needs_reauth "
         "users are skipped).",
     )(plan_syncs)
+
+
+# -- the top-lists sensor ----------------------------------------------------------------------
+
+SNAPSHOT_EVERY = timedelta(days=1)
+RETRY_AFTER = timedelta(hours=1)
+"""A failed or rate-limited snapshot is tried again after this long, not on every tick."""
+
+
+def plan_snapshots(states: list[SnapshotState], busy: set[str], now: datetime) -> list[dg.RunRequest]:
+    """A snapshot after each login, then one a day; a failed attempt waits RETRY_AFTER."""
+    requests = []
+    for s in states:
+        if s.name in busy or (s.last_attempt_at is not None and now - s.last_attempt_at < RETRY_AFTER):
+            continue
+        after_login = s.last_success_at is None or s.last_success_at < s.authorized_at
+        if after_login or now - s.last_success_at >= SNAPSHOT_EVERY:  # type: ignore[operator]
+            why = "login" if after_login else "daily"
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"top:{s.name}:{why}:{now.isoformat()}",
+                    partition_key=s.name,
+                    tags={USER_TAG: s.name, "spotify_history/trigger": f"sensor ({why})"},
+                )
+            )
+    return requests
+
+
+@dg.sensor(
+    name="spotify_top_sensor",
+    job=spotify_top_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Snapshots Spotify's top lists of every active linked user right after `auth login`, then once "
+    "a day (a failed snapshot is retried after an hour).",
+)
+def spotify_top_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    ensure_schema()
+    with connect() as conn:
+        states = users_to_snapshot(conn)
+    existing = set(context.instance.get_dynamic_partitions(SPOTIFY_USERS))
+    missing = sorted({s.name for s in states} - existing)
+    requests = plan_snapshots(states, busy_users(context.instance, TOP_JOB_NAME), datetime.now(UTC))
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[spotify_users.build_add_request(missing)] if missing else [],
+        skip_reason=None if requests else "no linked user is due for a top-lists snapshot",
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-from orchestration.exports.errors import InvalidFileError
+from orchestration.imports.reading.errors import InvalidFileError
 
 MAX_NUMBER_DIGITS = 1000
 """Digits in one number. Not a setting: ijson (3.6, yajl2_c) crashes the process on an integer longer than

@@ -18,8 +18,8 @@ from typing import Any, NoReturn, Protocol
 
 import ijson
 
-from orchestration.exports.errors import ExportError, InvalidFileError
-from orchestration.exports.formats import (
+from orchestration.imports.reading.errors import ExportError, InvalidFileError
+from orchestration.imports.reading.formats import (
     EPOCH_MS_ABOVE,
     EXTENDED,
     PYTHON_TYPES,
@@ -34,12 +34,12 @@ from orchestration.exports.formats import (
     looks_like_history_file,
     time_window,
 )
-from orchestration.exports.guard import GuardedReader, RecordLimitError
-from orchestration.exports.slices import decode as slice_items
-from orchestration.exports.slices import record_slices
-from orchestration.exports.sources import Entry, Limits
-from orchestration.exports.typed import Row, TypedRows
-from orchestration.exports.whole import WHOLE_FILE_BYTES, whole_rows
+from orchestration.imports.reading.guard import GuardedReader, RecordLimitError
+from orchestration.imports.reading.slices import decode as slice_items
+from orchestration.imports.reading.slices import record_slices
+from orchestration.imports.reading.sources import Entry, Limits
+from orchestration.imports.reading.typed import Row, TypedRows
+from orchestration.imports.reading.whole import WHOLE_FILE_BYTES, whole_rows
 
 _PEEK = 64 * 1024
 _WHOLE_READ = 1 << 20

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from orchestration.exports.guard import GuardedReader
+from orchestration.imports.reading.guard import GuardedReader
 
 SLICE_BYTES = 2 * 1024 * 1024
 FIRST_SLICE_BYTES = 64 * 1024

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
-from orchestration.exports.errors import ExportError, LimitExceededError, UnsafeArchiveError
+from orchestration.imports.reading.errors import ExportError, LimitExceededError, UnsafeArchiveError
 
 ARCHIVE_SUFFIXES = (".zip", ".jar", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".zst", ".7z", ".rar")
 _CHUNK = 1 << 20

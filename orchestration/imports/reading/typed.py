@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from orchestration.exports.formats import (
+from orchestration.imports.reading.formats import (
     EPOCH_MS_ABOVE,
     PERSONAL_KEYS,
     PYTHON_TYPES,

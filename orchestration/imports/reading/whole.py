@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import msgspec
 
-from orchestration.exports.formats import ExportFormat
-from orchestration.exports.sources import Limits
-from orchestration.exports.typed import Row, TypedRows
+from orchestration.imports.reading.formats import ExportFormat
+from orchestration.imports.reading.sources import Limits
+from orchestration.imports.reading.typed import Row, TypedRows
 
 WHOLE_FILE_BYTES = 16 * 1024 * 1024
 """Files up to this size are read whole. Memory grows with the file: its bytes, then its records' Python

@@ -1,4 +1,4 @@
--- dbt builds of the marts (app.marts_builds), recorded by the Dagster dbt asset when each ends.
+-- dbt builds of the marts (app.marts_builds), recorded by the Dagster dbt asset when each starts and ends.
 select
     build_id,
     full_refresh,
