@@ -427,6 +427,8 @@ class Tool(Generic[A, R]):
     args: type[A]
     result: type[R]
     run: Callable[[Call, A], Awaitable[R]]
+    title: str
+    """What a person sees in a host's tool list: specific ("My top artists"), not the name reworded."""
     all_users: bool = False
     """The admin key may call it without user_id and get every user."""
     view: views.View | None = None
@@ -452,14 +454,17 @@ class Tool(Generic[A, R]):
 
 
 def tool(
-    name: str, description: str, *, all_users: bool = False, view: views.View | None = None
+    name: str, description: str, *, title: str, all_users: bool = False, view: views.View | None = None
 ) -> Callable[[Callable[[Call, A], Awaitable[R]]], Tool[A, R]]:
     """Make a tool of a function `async def f(c: Call, args: SomeArgs) -> SomeResult`: its argument and
     result models are read from its annotations, so each is written once. registry.py lists the tools."""
+    reworded = name.split(".", 1)[-1].replace("_", " ").casefold()
+    if not title.strip() or title.casefold() == reworded:
+        raise ValueError(f"{name}: give it a specific title, not its name reworded ({title!r})")
 
     def make(run: Callable[[Call, A], Awaitable[R]]) -> Tool[A, R]:
         hints = typing.get_type_hints(run)
-        return Tool(name, description, hints["args"], hints["return"], run, all_users=all_users, view=view)
+        return Tool(name, description, hints["args"], hints["return"], run, title, all_users=all_users, view=view)
 
     return make
 

@@ -374,6 +374,7 @@ def empty_window_note(user: UserRef, window: Window) -> str:
     "The listener's most played artists in a window (default: last 90 days), with plays, minutes and "
     "share of all plays (a play: music, at least 30 s, not private). " + OLD_PERIODS,
     view=views.TOP_ARTISTS,
+    title="My top artists",
 )
 async def top_artists(c: Call, args: ListArgs) -> TopArtists:
     user, window, bounds = c.window(args)
@@ -407,6 +408,7 @@ def artist_item(row: dict[str, Any], total: int) -> dict[str, Any]:
     "The listener's most played songs in a window (default: last 90 days); a song is one artist and "
     "title across releases. Plays, minutes, the top release's URI and album, releases merged. " + OLD_PERIODS,
     view=views.TOP_TRACKS,
+    title="My top songs",
 )
 async def top_tracks(c: Call, args: ListArgs) -> TopTracks:
     user, window, bounds = c.window(args)
@@ -439,6 +441,7 @@ def track_item(row: dict[str, Any]) -> dict[str, Any]:
     "Plays per local weekday (1 = Monday) and hour in a window, in the listener's time zone: when they "
     "listen. All 168 cells plus the peak. " + OLD_PERIODS,
     view=views.HEATMAP,
+    title="When I listen (weekday × hour)",
 )
 async def listening_heatmap(c: Call, args: WindowArgs) -> Heatmap:
     user, window, bounds = c.window(args)
@@ -462,6 +465,7 @@ async def listening_heatmap(c: Call, args: WindowArgs) -> Heatmap:
     "history.repeat_rate",
     "How much the listener repeats songs in a window: repeat rate = 1 - unique songs / plays, songs "
     "played more than once, and the most repeated songs. " + OLD_PERIODS,
+    title="How much I repeat songs",
 )
 async def repeat_rate(c: Call, args: ListArgs) -> RepeatRate:
     user, window, bounds = c.window(args)
@@ -492,6 +496,7 @@ SOURCES = ("extended", "account", "api")
     "How complete the stored history is in a window: days with plays, plays per source (export, API), "
     "first and last play, and the longest gaps (runs of days without plays). " + OLD_PERIODS,
     view=views.COVERAGE,
+    title="How complete my history is",
 )
 async def coverage(c: Call, args: ListArgs) -> Coverage:
     user, window, bounds = c.window(args)
@@ -571,6 +576,7 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     "A compact overview of the listener's taste in a window: plays, minutes, top artists and songs, "
     "repeat rate, peak weekday and hour, minutes per content type, top podcasts, days with plays. " + OLD_PERIODS,
     view=views.TASTE,
+    title="My taste at a glance",
 )
 async def taste_summary(c: Call, args: ListArgs) -> TasteSummary:
     user, window, bounds = c.window(args)
@@ -622,6 +628,7 @@ def _argmax(counts: dict[int, int]) -> int | None:
     "history.search",
     "Search what the listener has played (tracks, artists, albums, shows; not Spotify's catalog): plays, "
     "minutes, first and last play. Case and accents do not matter. For 'when did I first hear …'.",
+    title="Search my history",
 )
 async def search(c: Call, args: SearchArgs) -> SearchResult:
     user = require_user(c.user)

@@ -127,6 +127,7 @@ limit %(limit)s
     "The listener's sync status: account status, time zone, stored plays, time span per source and the "
     "last import. With the admin key and no user_id: every user.",
     all_users=True,
+    title="Sync status of my history",
 )
 async def sync_status(c: Call, args: Args) -> SyncStatus:
     rows = await c.db.rows(SYNC_STATUS, {"all_users": c.user is None, "user_id": c.user.user_id if c.user else None})
@@ -141,6 +142,7 @@ async def sync_status(c: Call, args: Args) -> SyncStatus:
     "The most recent privacy-export imports of the listener (newest first): file, status, record counts, "
     "time span, errors. With the admin key and no user_id: all users.",
     all_users=True,
+    title="My latest export imports",
 )
 async def latest_imports(c: Call, args: ImportsArgs) -> LatestImports:
     rows = await c.db.rows(
@@ -155,6 +157,7 @@ async def latest_imports(c: Call, args: ImportsArgs) -> LatestImports:
     "The latest work done for the listener, newest first: imports, polls, initial syncs/backfills, top-list "
     "snapshots and marts builds, with status, times, counts and errors. Admin key without user_id: all.",
     all_users=True,
+    title="Latest jobs: imports, polls, builds",
 )
 async def latest_job_runs(c: Call, args: JobRunsArgs) -> LatestJobRuns:
     rows = await c.db.rows(

@@ -76,6 +76,7 @@ RANGES = {"short_term": "about the last 4 weeks", "medium_term": "about the last
     "spotify.get_top",
     "Spotify's own ranking of the listener's top artists or tracks (short_term ≈ 4 weeks, medium_term ≈ "
     "6 months, long_term = years), from a daily snapshot. Empty with a note when not linked to Spotify.",
+    title="Spotify's own top lists",
 )
 async def get_top(c: Call, args: TopArgs) -> SpotifyTop:
     user = require_user(c.user)

@@ -1,6 +1,6 @@
 """history.search, spotify.get_top and ops.latest_job_runs on the committed exports (tests/fixtures/exports),
 through all three doors; expected answers come from the export files (tests/reference.py), not from the
-marts. Every door lists all eleven tools."""
+marts. Every door lists every tool of the registry."""
 
 from __future__ import annotations
 
@@ -59,9 +59,9 @@ def got_item(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_every_door_lists_the_eleven_tools(base: str, data: World) -> None:
+def test_every_door_lists_every_tool(base: str, data: World) -> None:
     listed = list_all(base, data["efrrowini"].key)
-    assert len(TOOLS) == 11 and set(TOOLS) >= NEW_TOOLS
+    assert len(TOOLS) >= 11 and set(TOOLS) >= NEW_TOOLS
     assert listed == {"catalog": list(TOOLS), "openapi": list(TOOLS), "mcp": list(TOOLS)}
     document = httpx.get(f"{base}/openapi.json").json()
     operations = {op["operationId"] for methods in document["paths"].values() for op in methods.values()}

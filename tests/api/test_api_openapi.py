@@ -53,12 +53,13 @@ def test_one_operation_per_tool(document: dict[str, Any]) -> None:
         for method, op in methods.items()
     }
     assert ops == {t.operation_id: (t.path, "get") for t in TOOLS.values()}
-    assert set(ops) == {
+    # The first round's eleven stay; each tool added since is listed by the test of its namespace.
+    assert set(ops) >= {
         "history_taste_summary", "history_top_artists", "history_top_tracks", "history_listening_heatmap",
         "history_repeat_rate", "history_coverage", "ops_sync_status", "ops_latest_imports",
         "spotify_get_top", "history_search", "ops_latest_job_runs",
     }  # fmt: skip
-    assert len(ops) == 11
+    assert len(ops) == len(TOOLS)
 
 
 def test_chatgpt_limits(document: dict[str, Any]) -> None:
@@ -113,7 +114,7 @@ def test_schemathesis_finds_no_server_errors(data: World, tmp_path: Path) -> Non
         done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
-    assert "Tested: 11" in output and "No issues found" in output, output[-3000:]
+    assert f"Tested: {len(TOOLS)}" in output and "No issues found" in output, output[-3000:]
 
 
 # -- hardening ----------------------------------------------------------------------------------------
