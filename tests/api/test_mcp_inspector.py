@@ -20,12 +20,14 @@ from api_support import World, live_server, world
 from mcp_api.tools import TOOLS
 
 COMMAND = str(Path(sys.executable).with_name("spotify-history"))
-PACKAGE = "@modelcontextprotocol/inspector"
+# Pinned: npx otherwise takes whichever release suits the node it runs under (0.15.0, without --header, on
+# node 20; a 2.x on node 22), so two machines would test two different clients.
+PACKAGE = "@modelcontextprotocol/inspector@0.17.5"
 
 
 @functools.cache
-def inspector() -> list[str] | str:
-    """The command line that runs the Inspector CLI, or why it cannot run here."""
+def _probe() -> tuple[list[str], str] | str:
+    """The command line that runs the Inspector CLI and its --help text, or why it cannot run here."""
     npx = shutil.which("npx")
     if npx is None:
         return "npx is not installed"
@@ -37,7 +39,19 @@ def inspector() -> list[str] | str:
         return f"{PACKAGE} did not answer within 120 s"
     if probe.returncode != 0 or "--cli" not in probe.stdout:
         return f"{PACKAGE} is not installed (npm install -g {PACKAGE}, or run .ci/run)"
-    return base
+    return base, probe.stdout
+
+
+def inspector() -> list[str] | str:
+    """The command line that runs the Inspector CLI, or why it cannot run here."""
+    probed = _probe()
+    return probed if isinstance(probed, str) else probed[0]
+
+
+def sends_headers() -> bool:
+    """Whether the Inspector that npx runs has --header (read from its own --help, not from npx's cache)."""
+    probed = _probe()
+    return not isinstance(probed, str) and "--header" in probed[1]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -54,11 +68,6 @@ def data(home: Path) -> World:
     if isinstance(inspector(), str):
         pytest.skip(str(inspector()))
     return world()
-
-
-def _cli_sources() -> list[Path]:
-    """The Inspector CLI's code in npx's cache (to tell whether it has --header, added in later versions)."""
-    return list((Path.home() / ".npm" / "_npx").glob("*/node_modules/@modelcontextprotocol/inspector-cli/build/*.js"))
 
 
 def stdio_target(user: str) -> list[str]:
@@ -94,7 +103,7 @@ def test_inspector_over_http_meets_the_oauth_challenge_and_uses_a_key(data: Worl
         timeout=180,
     )
     assert refused.returncode != 0 and "unauthorized" in refused.stdout + refused.stderr
-    if not any("--header" in path.read_text() for path in _cli_sources()):
+    if not sends_headers():
         pytest.skip(f"this {PACKAGE} CLI cannot send an Authorization header (no --header option)")
     listed = run(f"{base}/mcp", "--transport", "http", "--header", f"Authorization: Bearer {listener.key}",
                  "--method", "tools/list")  # fmt: skip
