@@ -34,6 +34,7 @@ def ensure_demo_data(records: int = DEMO_RECORDS) -> Path | None:
             repo.get(conn, DEMO_USER)
         except repo.UserError:
             repo.add(conn, DEMO_USER, get_settings().default_timezone)
+        zone = repo.get(conn, DEMO_USER).timezone
         imported = conn.execute(
             "select 1 from app.imports i join app.users u using (user_id) where u.name = %s limit 1",
             (DEMO_USER,),
@@ -44,7 +45,7 @@ def ensure_demo_data(records: int = DEMO_RECORDS) -> Path | None:
         return None
     user_folder(get_settings().inbox_root, DEMO_USER)
     partial = inbox / ".my_spotify_data.zip"  # hidden while written, so the sensor waits
-    write_export(partial, records, seed=2024, end=recent_end())
+    write_export(partial, records, seed=2024, end=recent_end(), listener_zone=zone)
     partial.rename(target)
     return target
 

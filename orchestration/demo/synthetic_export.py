@@ -19,7 +19,7 @@ import json
 import random
 import string
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -179,17 +179,27 @@ def write_export(
     per_file: int = 16_000,
     single_file: bool = False,
     end: datetime | None = None,
+    listener_zone: str | None = None,
 ) -> Path:
     """Write the export as a ZIP (out ends in .zip) or a folder. Returns out.
 
     Without `end`, the history begins in 2011; with it, the newest play ends exactly at `end` (the demo
     passes a time before now: an export never holds plays from the future, and the importer refuses them).
+    With `listener_zone` (and `end`), the records are demo.listener's plausible listener in that zone, ending
+    at or shortly before `end`, instead of the benchmarks' volume generator.
     """
     start = datetime(2011, 3, 1, tzinfo=UTC) if end is None else end - timedelta(seconds=n * AVERAGE_GAP_SECONDS)
     audio: list[list[dict[str, Any]]] = [[]]
     video: list[dict[str, Any]] = []
     limit = n if single_file else per_file
-    for rec in records(n, seed, start):
+    if listener_zone is not None:
+        from orchestration.demo.listener import listener_records  # it imports this module's helpers
+
+        assert end is not None, "a listener's history ends somewhere: pass end"
+        source: Iterable[dict[str, Any]] = listener_records(n, seed, end, listener_zone)
+    else:
+        source = records(n, seed, start)
+    for rec in source:
         if (
             not single_file
             and rec["master_metadata_track_name"] is None
@@ -201,7 +211,7 @@ def write_export(
         if len(audio[-1]) >= limit:
             audio.append([])
         audio[-1].append(rec)
-    if end is not None:
+    if end is not None and listener_zone is None:
         _end_at(end, [rec for batch in audio for rec in batch] + video)
     files: list[tuple[str, list[dict[str, Any]]]] = []
     for i, batch in enumerate(audio):
