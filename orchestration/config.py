@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         "client shares the proxy's address (rate limits, the consent page's lockout).",
     )
 
+    backup_dir: Path | None = Field(
+        default=None,
+        description="Folder for the daily backup schedule (`backup_daily`); unset: the schedule stays off.",
+    )
+    backup_keep: int = Field(default=7, ge=1, description="How many daily backups the schedule keeps in BACKUP_DIR.")
+
     dbt_project_dir: Path = Field(
         default=Path(__file__).resolve().parents[1] / "dbt_project",
         description="The dbt project (profiles.yml inside reads PGHOST … from the environment).",
@@ -109,7 +115,7 @@ class Settings(BaseSettings):
     spotify_max_retries: int = Field(default=4, ge=0, description="Retries after a 5xx or transport error.")
     spotify_timeout_seconds: float = Field(default=20.0, gt=0)
 
-    @field_validator("spotify_history_home", "inbox_dir", "dbt_project_dir")
+    @field_validator("spotify_history_home", "inbox_dir", "dbt_project_dir", "backup_dir")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()

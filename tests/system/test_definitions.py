@@ -46,6 +46,7 @@ except Exception as exc:
 else:
     out["jobs"] = sorted(job.name for job in defs.jobs)
     out["sensors"] = {s.name: s.minimum_interval_seconds for s in defs.sensors}
+    out["schedules"] = {s.name: s.default_status.value for s in defs.schedules}
     out["pools"] = sorted(orchestration.definitions.pools(defs))
 print(json.dumps(out))
 """
@@ -96,7 +97,8 @@ def test_definitions_load_without_side_effects_and_need_a_prepared_manifest(
 
     loaded = probe(env)
     assert "error" not in loaded, loaded.get("error")
-    assert loaded["jobs"] == ["import_export", "refresh_marts", "spotify_sync", "spotify_top_snapshot"]
+    assert loaded["jobs"] == ["backup", "import_export", "refresh_marts", "spotify_sync", "spotify_top_snapshot"]
+    assert loaded["schedules"] == {"backup_daily": "STOPPED"}, "off until BACKUP_DIR is set"
     assert loaded["sensors"] == {
         "inbox_sensor": 17,
         "refresh_marts": 15,

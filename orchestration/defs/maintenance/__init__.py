@@ -1,0 +1,1 @@
+"""Housekeeping for a system that runs for years: the daily backup."""
