@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/api_benchmark.py --seconds 5     # shorter measurements
     .venv/bin/python benchmarks/api_benchmark.py --plays-per-user 20000 --home /tmp/api-bench-small  # a quick try
     .venv/bin/python benchmarks/api_benchmark.py --stdio-only    # only the stdio server's start-up
+    .venv/bin/python benchmarks/api_benchmark.py --no-cache --only history.skips  # some tools only
 
 Data: 10 users × 1 M synthetic plays (plus 10 % streams that are not plays: skips, podcasts), ending
 now, over ~15 years. The raw rows are generated in SQL (generate_series into raw.extended_streams,
@@ -80,6 +81,16 @@ CASES: list[tuple[str, str]] = [
     ("history.search", "/v1/history/search?q=artist%201234"),
     ("spotify.get_top", "/v1/spotify/get-top?entity=artists"),
     ("ops.latest_job_runs", "/v1/ops/latest-job-runs"),
+    # The insight tools (issue 23): defaults and all_time.
+    ("history.top_albums", "/v1/history/top-albums"),
+    ("history.top_albums all_time", "/v1/history/top-albums?all_time=true"),
+    ("history.discoveries", "/v1/history/discoveries"),
+    ("history.discoveries all_time", "/v1/history/discoveries?all_time=true"),
+    ("history.discoveries tracks all_time", "/v1/history/discoveries?type=track&all_time=true"),
+    ("history.sessions", "/v1/history/sessions"),
+    ("history.sessions all_time", "/v1/history/sessions?all_time=true"),
+    ("history.skips", "/v1/history/skips"),
+    ("history.skips all_time", "/v1/history/skips?all_time=true"),
 ]
 
 
@@ -317,6 +328,8 @@ def load_main(args: argparse.Namespace) -> None:
     meter = CpuMeter(plan["api_pid"], plan["postmaster_pid"])
     out = {}
     for name, path in CASES:
+        if plan["only"] and not any(part in name for part in plan["only"]):
+            continue
         requests = [
             f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{plan['port']}\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
             for key in plan["keys"]
@@ -352,7 +365,9 @@ def postmaster_pid() -> int:
     return int((HOME / "postgres" / "postmaster.pid").read_text().split()[0])
 
 
-def measure(env: dict[str, str], seconds: float, connections: int, wait_quiet: float, cache: bool) -> dict[str, Any]:
+def measure(
+    env: dict[str, str], seconds: float, connections: int, wait_quiet: float, cache: bool, only: list[str] | None = None
+) -> dict[str, Any]:
     keys = create_keys(env)
     port = free_port()
     log = HOME / "api.log"
@@ -374,6 +389,7 @@ def measure(env: dict[str, str], seconds: float, connections: int, wait_quiet: f
                 "api_pid": server.pid,  # serve-api runs uvicorn in its own process (no reloader, no workers)
                 "postmaster_pid": postmaster_pid(),
                 "wait_quiet": wait_quiet,
+                "only": only or [],
             }
             done = subprocess.run(
                 [sys.executable, __file__, "--load"],
@@ -530,6 +546,9 @@ def main() -> None:
     parser.add_argument(
         "--stdio-only", action="store_true", help="measure only the stdio server's start-up (CPU s to the first answer)"
     )
+    parser.add_argument(
+        "--only", action="append", metavar="TEXT", help="measure only the cases whose name contains TEXT (repeatable)"
+    )
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, default=HOME, help="SPOTIFY_HISTORY_HOME of the benchmark data")
     parser.add_argument("--plays-per-user", type=int, default=PLAYS_PER_USER)
@@ -554,7 +573,7 @@ def main() -> None:
         report_stdio(stdio)
         print(json.dumps({"benchmark": "api", "plays": USERS * PLAYS_PER_USER, "stdio_start": stdio}))
         return
-    results = measure(env, args.seconds, args.connections, args.wait_quiet, cache=not args.no_cache)
+    results = measure(env, args.seconds, args.connections, args.wait_quiet, cache=not args.no_cache, only=args.only)
     report(results, args.seconds, args.connections, cache=not args.no_cache, stdio=stdio)
 
 

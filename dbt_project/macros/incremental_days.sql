@@ -139,14 +139,20 @@ order by local_date
   on conflict (model) do update set consumed_batch_at = excluded.consumed_batch_at, updated_at = now()
 {%- endmacro %}
 
-{# Config shared by every day-grain mart. #}
+{# Config shared by every day-grain mart. Its indexes are also made by a post-hook when the table lacks
+   one (config indexes are made only when a table is created: an index added later reaches tables
+   built before it this way). #}
 {% macro day_mart_config(indexes) -%}
+  {%- set ensure = [] -%}
+  {%- for index in indexes -%}
+    {%- do ensure.append("{{ ensure_index('" ~ (index['columns'] | join(', ')) ~ "') }}") -%}
+  {%- endfor -%}
   {{ return({
     'materialized': 'incremental',
     'incremental_strategy': 'append',
     'on_schema_change': 'fail',
     'pre_hook': ["{{ set_build_work_mem() }}", "{{ delete_dirty_days() }}"],
-    'post_hook': ["{{ record_watermark() }}"],
+    'post_hook': ["{{ record_watermark() }}"] + ensure,
     'indexes': indexes,
     'meta': {'batch_column': 'source_batch_at'},
   }) }}

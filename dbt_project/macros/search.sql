@@ -52,17 +52,22 @@
   {{ adapter.quote(generate_schema_name('marts', none)) }}.search_terms({{ user_id }}, {{ text }})
 {%- endmacro %}
 
-{# The name index of history.search's first tiers (names equal to or starting with the query), made
-   by a post-hook of listening_catalog when the table lacks it: config indexes are made only when a
-   table is created, and catalogs built before this index existed get it this way too. #}
-{% macro ensure_search_name_index() -%}
+{# An index made by a post-hook when the table lacks it: config indexes are made only when a table
+   is created, so tables built before an index was added get it this way too. `columns` is the
+   index's column list as pg_get_indexdef prints it (how its presence is checked). #}
+{% macro ensure_index(columns) -%}
   do $ensure$ begin
     if not exists (
         select 1 from pg_index i
         where i.indrelid = to_regclass(quote_ident('{{ this.schema }}') || '.' || quote_ident('{{ this.identifier }}'))
-          and pg_get_indexdef(i.indexrelid) like '%(user_id, search_key COLLATE "C")'
+          and pg_get_indexdef(i.indexrelid) like '%({{ columns | replace("'", "''") }})'
     ) then
-        create index on {{ this }} (user_id, (search_key collate "C"));
+        create index on {{ this }} ({{ columns }});
     end if;
   end $ensure$
+{%- endmacro %}
+
+{# The name index of history.search's first tiers (names equal to or starting with the query). #}
+{% macro ensure_search_name_index() -%}
+  {{ ensure_index('user_id, search_key COLLATE "C"') }}
 {%- endmacro %}

@@ -206,6 +206,8 @@ class SearchResult(Out):
 # the default windows' answers are stored by a build (marts.recent_rankings: an index lookup, with a
 # rank-0 row marking a stored window, empty or not), any other window is computed by the function.
 # The function is not called when the window is stored (an uncorrelated NOT EXISTS: a one-time filter).
+# A stored rank-0 row with an item is the window's totals (window_top_albums returns one), served
+# like the function's own.
 def _ranked(ranking: str, function: str) -> str:
     return f"""
 with stored as materialized (
@@ -214,7 +216,7 @@ with stored as materialized (
       and ranking = '{ranking}' and rank <= %(limit)s
 )
 select item from (
-    select rank, item from stored where rank > 0
+    select rank, item from stored where item is not null
     union all
     select f.rank, to_jsonb(f) - 'rank' from marts.{function}(%(user_id)s, %(start)s, %(end)s, %(limit)s) f
     where not exists (select 1 from stored)

@@ -18,6 +18,9 @@ from mcp_api.tools import history as q
 
 ZONE = "Asia/Tokyo"
 FUNCTIONS = {"artists": "window_top_artists", "tracks": "window_top_tracks", "repeats": "window_repeat_rate"}
+WITH_TOTALS = {"albums": "window_top_albums", "skips": "window_most_skipped"}
+"""Rankings whose function may return a rank-0 row of the window's totals (albums), or nothing (no song
+has 5 streams here): stored exactly as the function returns them."""
 
 
 def play(day: date, artist: str, track: str, minute: int) -> dict[str, object]:
@@ -69,6 +72,23 @@ def test_default_windows_are_stored_and_answered_from_the_mart(home: Path, tmp_p
                 ).fetchall()
                 assert rows == computed
                 assert rows, (ranking, start, end)  # every window holds plays of "Near"
+            for ranking, function in WITH_TOTALS.items():
+                rows = conn.execute(
+                    "select rank, item from marts.recent_rankings where user_id = %s and window_start = %s "
+                    "and window_end = %s and ranking = %s and item is not null order by rank",
+                    (user_id, start, end, ranking),
+                ).fetchall()
+                computed = conn.execute(
+                    f"select rank, to_jsonb(f) - 'rank' from marts.{function}(%s, %s, %s, 50) f order by rank",
+                    (user_id, start, end),
+                ).fetchall()
+                assert rows == computed, ranking
+                markers = conn.execute(
+                    "select count(*) from marts.recent_rankings where user_id = %s and window_start = %s "
+                    "and window_end = %s and ranking = %s and rank = 0",
+                    (user_id, start, end, ranking),
+                ).fetchone()
+                assert markers == (1,), ranking  # the totals row, or an empty marker: the window is stored
 
         # A stored window never runs the function; another window does.
         params = {"user_id": user_id, "start": as_of - timedelta(days=89), "end": as_of, "limit": 10}
@@ -102,5 +122,7 @@ def test_default_windows_are_stored_and_answered_from_the_mart(home: Path, tmp_p
                 "history.top_tracks", start=(today - timedelta(days=89)).isoformat(), end=today.isoformat(), limit=1
             )
             assert same["items"] == tracks["items"]
+            albums = top("history.top_albums", days=90)  # the stored rank-0 row carries the totals
+            assert (albums["total_plays"], albums["unique_albums"], albums["plays_without_album"]) == (4, 1, 0)
         empty = top("history.top_artists", start="2000-01-01", end="2000-03-01")
         assert empty["items"] == [] and empty["total_plays"] == 0

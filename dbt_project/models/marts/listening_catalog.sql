@@ -10,14 +10,23 @@
 --
 -- Indexes: the GIN index of history.search's word lookup, and the name index of its first tiers (a
 -- name equal to or starting with the query: a range of (user_id, search_key collate "C")), which a
--- hook makes when missing, so that catalogs built before it get it with their next build too.
+-- hook makes when missing, so that catalogs built before it get it with their next build too; and
+-- history.discoveries' two (hooks too): the items first played in a window (user_id, item_type,
+-- first_played_at), and the most played items of a type (the ranking order), for a window that
+-- holds the whole history.
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
     meta={'batch_column': 'built_at'},
     pre_hook=["{{ set_build_work_mem() }}", "{{ delete_recounted_catalog_rows() }}"],
-    post_hook=["{{ record_watermark() }}", "{{ ensure_search_name_index() }}", "{{ analyze_after_many_rows('built_at') }}"],
+    post_hook=[
+        "{{ record_watermark() }}",
+        "{{ ensure_search_name_index() }}",
+        "{{ ensure_index('user_id, item_type, first_played_at') }}",
+        "{{ ensure_index('user_id, item_type, plays DESC, ms_played DESC, item_name COLLATE \"C\", artist_name COLLATE \"C\"') }}",
+        "{{ analyze_after_many_rows('built_at') }}",
+    ],
     indexes=[
       {'columns': [search_terms('user_id', 'search_text')], 'type': 'gin'},
       {'columns': ['user_id', 'item_type', 'item_name']},

@@ -21,6 +21,8 @@
 -- depends_on: {{ ref('top_artists') }}
 -- depends_on: {{ ref('top_tracks') }}
 -- depends_on: {{ ref('repeat_rate') }}
+-- depends_on: {{ ref('album_plays') }}
+-- depends_on: {{ ref('stream_skips') }}
 
 {%- set rankings = window_rankings() %}
 
@@ -48,14 +50,26 @@ windows as (
     {%- endif %}
 )
 
-{% for ranking, function in rankings.items() %}
+-- A function may return a rank-0 row of the window's totals (window_top_albums does): it is then
+-- the window's marker row; the other rankings get an empty one.
+, ranked as (
+{%- for ranking, function in rankings.items() %}
 select w.user_id, w.as_of, w.window_start, w.window_end, '{{ ranking }}' as ranking, r.rank, to_jsonb(r) - 'rank' as item
 from windows w
 cross join lateral {{ adapter.quote(generate_schema_name('marts', none)) }}.{{ function }}(
     w.user_id, w.window_start, w.window_end, 50
 ) r
+{% if not loop.last %}union all{% endif %}
+{%- endfor %}
+)
+
+select * from ranked
 union all
-{% endfor %}
 select w.user_id, w.as_of, w.window_start, w.window_end, k.ranking, 0::bigint, null::jsonb
 from windows w
 cross join (values {% for ranking in rankings %}('{{ ranking }}'){{ "," if not loop.last }}{% endfor %}) k (ranking)
+where not exists (
+    select 1 from ranked r
+    where r.user_id = w.user_id and r.window_start = w.window_start and r.window_end = w.window_end
+      and r.ranking = k.ranking and r.rank = 0
+)
