@@ -52,6 +52,14 @@ class Settings(BaseSettings):
         description="Folder for the daily backup schedule (`backup_daily`); unset: the schedule stays off.",
     )
     backup_keep: int = Field(default=7, ge=1, description="How many daily backups the schedule keeps in BACKUP_DIR.")
+    run_retention_days: float = Field(
+        default=30,
+        ge=0,
+        description="Days Dagster keeps finished runs (their event and compute logs too): `prune_daily`, `prune`.",
+    )
+    failed_run_retention_days: float = Field(
+        default=90, ge=0, description="Days Dagster keeps failed runs (they are what one looks back for)."
+    )
 
     dbt_project_dir: Path = Field(
         default=Path(__file__).resolve().parents[1] / "dbt_project",

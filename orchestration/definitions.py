@@ -17,6 +17,7 @@ from orchestration.defs.dbt.sensors import refresh_marts_sensor
 from orchestration.defs.imports.sensors import inbox_sensor
 from orchestration.defs.load_jobs import LOAD_ASSETS, LOAD_JOBS, LOAD_RESOURCES
 from orchestration.defs.maintenance.backups import backup_job, backup_schedule
+from orchestration.defs.maintenance.pruning import prune_job, prune_schedule
 from orchestration.defs.runs.sensors import interrupted_runs_sensors
 from orchestration.defs.spotify.sensors import spotify_sensor, spotify_top_sensor
 
@@ -28,8 +29,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     dbt = dbt_models(project)
     return dg.Definitions(
         assets=[*LOAD_ASSETS, dbt],
-        jobs=[*LOAD_JOBS, refresh_marts_job(dbt), backup_job],
-        schedules=[backup_schedule(settings)],
+        jobs=[*LOAD_JOBS, refresh_marts_job(dbt), backup_job, prune_job],
+        schedules=[backup_schedule(settings), prune_schedule(settings)],
         sensors=[
             inbox_sensor(settings),
             refresh_marts_sensor(dbt),

@@ -7,7 +7,7 @@ import gc
 
 import click
 
-from orchestration.cli import api_keys, auth, backup, database, imports, mcp, refresh, run, serve, top, users
+from orchestration.cli import api_keys, auth, backup, database, imports, mcp, prune, refresh, run, serve, top, users
 
 # At exit, leave the objects to the operating system: a command that ran Dagster in this process spent
 # 0.7 s in the interpreter's last garbage collection (about 220 000 objects). Registered first, run last.
@@ -36,3 +36,4 @@ main.add_command(auth.poll)
 main.add_command(top.snapshot_top)
 main.add_command(backup.backup_command)
 main.add_command(backup.restore_command)
+main.add_command(prune.prune_command)

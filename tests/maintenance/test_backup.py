@@ -9,16 +9,13 @@ holds data is refused unless --force; a file that is not a backup is refused by 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from homes import cli, environment, python
 
-BIN = Path(sys.executable).parent
 EXPORT = Path(__file__).resolve().parents[1] / "fixtures" / "exports" / "extended-berlin"
 
 SNAPSHOT = """
@@ -52,26 +49,6 @@ with connect() as conn:
     )
     conn.commit()
 """
-
-
-def environment(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPOTIFY_", "DAGSTER_", "PG"))}
-    for key in ("DATABASE_URL", "API_DATABASE_URL", "TOKEN_ENCRYPTION_KEY", "INBOX_DIR"):
-        env.pop(key, None)
-    return env | {"SPOTIFY_HISTORY_HOME": str(home)}
-
-
-def cli(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([str(BIN / "spotify-history"), *args], env=env, capture_output=True, text=True, timeout=600)
-    if ok:
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return done
-
-
-def python(env: dict[str, str], code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
 
 
 def snapshot(env: dict[str, str]) -> dict[str, object]:

@@ -97,8 +97,10 @@ def test_definitions_load_without_side_effects_and_need_a_prepared_manifest(
 
     loaded = probe(env)
     assert "error" not in loaded, loaded.get("error")
-    assert loaded["jobs"] == ["backup", "import_export", "refresh_marts", "spotify_sync", "spotify_top_snapshot"]
-    assert loaded["schedules"] == {"backup_daily": "STOPPED"}, "off until BACKUP_DIR is set"
+    assert loaded["jobs"] == [
+        "backup", "import_export", "prune_run_history", "refresh_marts", "spotify_sync", "spotify_top_snapshot"
+    ]  # fmt: skip
+    assert loaded["schedules"] == {"backup_daily": "STOPPED", "prune_daily": "RUNNING"}, "backups off until BACKUP_DIR"
     assert loaded["sensors"] == {
         "inbox_sensor": 17,
         "refresh_marts": 15,
