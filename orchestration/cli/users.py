@@ -149,3 +149,45 @@ def _refresh() -> None:
     summary = run_refresh()
     if not summary["success"]:
         fail(summary["error"] or "dbt build failed (see the run in the Dagster UI)")
+
+
+@users.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+def delete(name: str, yes: bool) -> None:
+    """Delete a user and everything stored of them: raw rows, imports, polls, Spotify tokens, API keys, OAuth
+    grants and tokens, their rows in the marts, and their Dagster partitions. Other users are untouched.
+
+    Their inbox folder is left alone (its path is printed). There is no undo: `export` or `backup` first.
+    """
+    from orchestration.config import get_settings
+    from orchestration.instance import forget_user_partitions, run_is_over
+    from orchestration.maintenance.deletion import delete_user
+
+    with database() as conn:
+        try:
+            repo.get(conn, name)
+        except repo.UserError as exc:
+            fail(str(exc))
+        conn.rollback()  # no transaction open while the question waits
+        if not yes:
+            click.confirm(
+                f"delete user {name} and every row of theirs (plays, imports, tokens, keys, OAuth grants)? "
+                "This cannot be undone",
+                abort=True,
+                err=True,
+            )
+        try:
+            deleted = delete_user(conn, name, run_is_over)
+        except repo.UserError as exc:
+            fail(str(exc))
+    partitions = forget_user_partitions(name)
+    _changed(f"deleted {name}")
+    click.echo(f"deleted user {name}: {deleted.total:,} rows in {len(deleted.rows)} tables")
+    for table, rows in sorted(deleted.rows.items()):
+        click.echo(f"  {table:<40} {rows:>12,}")
+    if partitions:
+        click.echo(f"  Dagster partitions: {len(partitions)}")
+    inbox = get_settings().inbox_root / name
+    if inbox.exists():
+        click.echo(f"their inbox folder is left as it is: {inbox}")
