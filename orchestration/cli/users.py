@@ -120,8 +120,8 @@ def export(name: str, out: Path | None, no_refresh: bool) -> None:
             fail(str(exc))
         if lag:
             if no_refresh:
-                fail(f"the marts are behind the raw rows ({lag}): run `spotify-history refresh` first")
-            click.echo(f"the marts are behind the raw rows ({lag}): building them first ...", err=True)
+                fail(f"{lag}: run `spotify-history refresh` first")
+            click.echo(f"{lag}: building them first ...", err=True)
             _refresh()
         try:
             result = exporting.export_user(conn, user.user_id, path, CountProgress("streams"))
@@ -136,11 +136,11 @@ def _behind(conn: psycopg.Connection, user_id: int) -> str | None:
 
     try:
         lag = behind(conn, user_id)
-    except ExportError:  # never built
-        return "never built"
+    except ExportError:
+        return "the marts were never built"
     finally:
         conn.rollback()
-    return str(lag) if lag else None
+    return f"the marts are behind the raw rows ({lag})" if lag else None
 
 
 def _refresh() -> None:
