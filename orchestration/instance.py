@@ -76,3 +76,28 @@ def report_users_changed(description: str) -> None:
     from orchestration.defs.shared.keys import APP_USERS
 
     get_instance().report_runless_asset_event(dg.AssetMaterialization(APP_USERS, description=description))
+
+
+def run_is_over(run_id: str) -> bool:
+    """Whether a Dagster run has ended (or is unknown to this instance)."""
+    run = get_instance().get_run_by_id(run_id)
+    return run is None or run.is_finished
+
+
+def forget_user_partitions(user: str) -> list[str]:
+    """Delete the dynamic partitions keyed by `user`: theirs of `spotify_users` (the API-plays and top-list
+    assets) and of `export_files` (`<user>/<sha256>/<file>`, one per imported file). Returns what was deleted,
+    as `partitions_def:key`. Run history stays."""
+    from orchestration.defs.imports.assets import export_files, user_of
+    from orchestration.defs.spotify.partitions import SPOTIFY_USERS
+
+    instance = get_instance()
+    gone = []
+    if instance.has_dynamic_partition(SPOTIFY_USERS, user):
+        instance.delete_dynamic_partition(SPOTIFY_USERS, user)
+        gone.append(f"{SPOTIFY_USERS}:{user}")
+    for key in instance.get_dynamic_partitions(export_files.name):
+        if user_of(key) == user:
+            instance.delete_dynamic_partition(export_files.name, key)
+            gone.append(f"{export_files.name}:{key}")
+    return gone

@@ -1,4 +1,4 @@
-"""A small terminal progress bar for imports (stderr, so stdout stays clean for --json)."""
+"""Small terminal progress bars for imports and exports (stderr, so stdout stays clean for --json)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,31 @@ class TerminalProgress:
             f"files {self._files_done}/{self._files}  {self._records:,} records ({rate:,.0f}/s)"
         )
         self._out.flush()
+
+
+class CountProgress:
+    """Progress over a known number of items (an export's streams): a bar on a TTY, else a line per tenth."""
+
+    def __init__(self, noun: str, stream: TextIO | None = None) -> None:
+        self._out = stream or sys.stderr
+        self._tty = self._out.isatty()
+        self._noun = noun
+        self._start = time.monotonic()
+        self._last = 0.0
+        self._tenths = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        share = done / max(total, 1)
+        now = time.monotonic()
+        if self._tty:
+            if done < total and now - self._last < 0.1:
+                return
+            self._last = now
+            rate = done / max(now - self._start, 1e-6)
+            bar = "#" * int(share * 30)
+            end = "\n" if done >= total else ""
+            self._out.write(f"\r[{bar:<30}] {share:6.1%}  {done:,}/{total:,} {self._noun} ({rate:,.0f}/s){end}")
+            self._out.flush()
+        elif int(share * 10) > self._tenths:
+            self._tenths = int(share * 10)
+            print(f"{done:,}/{total:,} {self._noun} ({share:.0%})", file=self._out, flush=True)

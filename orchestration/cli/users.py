@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+import psycopg
 
 from orchestration import users as repo
 from orchestration.cli.common import database, fail
@@ -85,3 +88,106 @@ def set_timezone(name: str, zone: str) -> None:
             fail(str(exc))
     _changed(f"{user.name}: time zone {user.timezone}")
     click.echo(f"{user.name}: time zone {user.timezone} (the marts are rebuilt in that zone on the next refresh)")
+
+
+@users.command("export")
+@click.argument("name")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: ./Streaming_History_Audio_NAME.json, a name importers take as extended history).",
+)
+@click.option(
+    "--no-refresh", is_flag=True, help="Fail instead of building the marts when they are behind the raw rows."
+)
+def export(name: str, out: Path | None, no_refresh: bool) -> None:
+    """Write every stored stream of a user (all sources, duplicates left out) as one JSON array in Spotify's
+    extended-history shape: `spotify-history import FILE --user OTHER` gives the same plays and top lists.
+
+    The duplicates are the marts' own (dbt's int_streams): when they are behind the raw rows (an import or a
+    poll since the last build), the marts are built first, unless --no-refresh.
+    """
+    from orchestration.cli.progress import CountProgress
+    from orchestration.maintenance import export as exporting
+
+    path = out or Path(exporting.default_file_name(name))
+    with database() as conn:
+        try:
+            user = repo.get(conn, name)
+            lag = _behind(conn, user.user_id)
+        except (repo.UserError, exporting.ExportError) as exc:
+            fail(str(exc))
+        if lag:
+            if no_refresh:
+                fail(f"{lag}: run `spotify-history refresh` first")
+            click.echo(f"{lag}: building them first ...", err=True)
+            _refresh()
+        try:
+            result = exporting.export_user(conn, user.user_id, path, CountProgress("streams"))
+        except exporting.ExportError as exc:
+            fail(str(exc))
+    click.echo(f"wrote {result.streams:,} streams of {name} to {result.path} ({result.bytes:,} bytes)")
+
+
+def _behind(conn: psycopg.Connection, user_id: int) -> str | None:
+    """What the marts lack of the user's raw rows, in words; None when they hold all of them."""
+    from orchestration.maintenance.export import ExportError, behind
+
+    try:
+        lag = behind(conn, user_id)
+    except ExportError:
+        return "the marts were never built"
+    finally:
+        conn.rollback()
+    return f"the marts are behind the raw rows ({lag})" if lag else None
+
+
+def _refresh() -> None:
+    from orchestration.cli.in_process import run_refresh
+
+    summary = run_refresh()
+    if not summary["success"]:
+        fail(summary["error"] or "dbt build failed (see the run in the Dagster UI)")
+
+
+@users.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+def delete(name: str, yes: bool) -> None:
+    """Delete a user and everything stored of them: raw rows, imports, polls, Spotify tokens, API keys, OAuth
+    grants and tokens, their rows in the marts, and their Dagster partitions. Other users are untouched.
+
+    Their inbox folder is left alone (its path is printed). There is no undo: `export` or `backup` first.
+    """
+    from orchestration.config import get_settings
+    from orchestration.instance import forget_user_partitions, run_is_over
+    from orchestration.maintenance.deletion import delete_user
+
+    with database() as conn:
+        try:
+            repo.get(conn, name)
+        except repo.UserError as exc:
+            fail(str(exc))
+        conn.rollback()  # no transaction open while the question waits
+        if not yes:
+            click.confirm(
+                f"delete user {name} and every row of theirs (plays, imports, tokens, keys, OAuth grants)? "
+                "This cannot be undone",
+                abort=True,
+                err=True,
+            )
+        try:
+            deleted = delete_user(conn, name, run_is_over)
+        except repo.UserError as exc:
+            fail(str(exc))
+    partitions = forget_user_partitions(name)
+    _changed(f"deleted {name}")
+    click.echo(f"deleted user {name}: {deleted.total:,} rows in {len(deleted.rows)} tables")
+    for table, rows in sorted(deleted.rows.items()):
+        click.echo(f"  {table:<40} {rows:>12,}")
+    if partitions:
+        click.echo(f"  Dagster partitions: {len(partitions)}")
+    inbox = get_settings().inbox_root / name
+    if inbox.exists():
+        click.echo(f"their inbox folder is left as it is: {inbox}")
