@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute
 from mcp_api.doors.runtime import Runtime
 from mcp_api.errors import ApiError
 from mcp_api.tools import TOOLS
+from mcp_api.tools.icons import server_icons, tool_icons
 from mcp_api.views import resources as view_resources
 
 INSTRUCTIONS = (
@@ -32,6 +33,7 @@ INSTRUCTIONS = (
     "ranking; ops.latest_job_runs says how fresh the data is."
 )
 
+TITLE = "Spotify listening history"
 
 # Every tool only reads the marts: the four hints directory reviews ask for, stated, not left to defaults.
 HINTS = types.ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -46,6 +48,7 @@ def _tool_list() -> list[types.Tool]:
             input_schema=t.args.model_json_schema(),
             output_schema=t.result.model_json_schema(),
             annotations=HINTS,
+            icons=[types.Icon.model_validate(icon) for icon in tool_icons(t.name)],
             _meta=t.view.tool_meta() if t.view else None,
         )
         for t in TOOLS.values()
@@ -80,7 +83,9 @@ def build_server(runtime: Runtime, version: str) -> Server[Any]:
     return Server(
         "spotify-history",
         version=version,
+        title=TITLE,
         instructions=INSTRUCTIONS,
+        icons=[types.Icon.model_validate(icon) for icon in server_icons()],
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_resources=view_resources.list_resources,
