@@ -106,7 +106,16 @@ def create_app(settings: ApiSettings | None = None, clock: Callable[[], datetime
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version"],
+        # Mcp-Method / Mcp-Name: the 2026-07-28 routing headers, on every request of that revision.
+        # (Mcp-Param-* headers are sent only for tool arguments a schema marks x-mcp-header; none does.)
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Mcp-Session-Id",
+            "Mcp-Protocol-Version",
+            "Mcp-Method",
+            "Mcp-Name",
+        ],
         expose_headers=["X-Request-ID", "Retry-After", "Mcp-Session-Id", "WWW-Authenticate"],
         max_age=600,
     )

@@ -4,7 +4,15 @@ The SDK's low-level Server is used rather than MCPServer: MCPServer derives sche
 function signatures, while here the registry's pydantic models are the one definition of each
 tool's input and output schema, and the same model validates the arguments in all three doors.
 Stateless JSON responses: every POST is answered on its own, so any number of clients (and API
-processes) work without session affinity. Authentication happened before (middleware.KeyAuth: an API
+processes) work without session affinity.
+
+Both protocol eras are the SDK's: a 2026-07-28 client (no `initialize`; `server/discover`, then
+requests that each carry `_meta` with the protocol version and client capabilities, and the
+`MCP-Protocol-Version` / `Mcp-Method` / `Mcp-Name` headers) is routed by the SDK's session manager
+on the `MCP-Protocol-Version` header to its single-exchange handler, which checks the envelope and
+the headers against the body; handshake-era clients (2025-06-18, 2025-11-25) `initialize` as before.
+Over stdio, `Server.run` serves whichever era the client's first message opens. The handlers below
+are the same for both. Authentication happened before (middleware.KeyAuth: an API
 key, or an OAuth access token for this /mcp); over stdio (mcp_api.doors.stdio) the local runtime names its one user.
 """
 
@@ -21,6 +29,7 @@ from starlette.routing import BaseRoute
 from mcp_api.doors.runtime import Runtime
 from mcp_api.errors import ApiError
 from mcp_api.tools import TOOLS
+from mcp_api.tools.icons import server_icons, tool_icons
 from mcp_api.views import resources as view_resources
 
 INSTRUCTIONS = (
@@ -32,6 +41,7 @@ INSTRUCTIONS = (
     "ranking; ops.latest_job_runs says how fresh the data is."
 )
 
+TITLE = "Spotify listening history"
 
 # Every tool only reads the marts: the four hints directory reviews ask for, stated, not left to defaults.
 HINTS = types.ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -46,6 +56,7 @@ def _tool_list() -> list[types.Tool]:
             input_schema=t.args.model_json_schema(),
             output_schema=t.result.model_json_schema(),
             annotations=HINTS,
+            icons=[types.Icon.model_validate(icon) for icon in tool_icons(t.name)],
             _meta=t.view.tool_meta() if t.view else None,
         )
         for t in TOOLS.values()
@@ -54,6 +65,7 @@ def _tool_list() -> list[types.Tool]:
 
 def build_server(runtime: Runtime, version: str) -> Server[Any]:
     tool_list = _tool_list()
+    input_schemas = {t.name: t.input_schema for t in tool_list}
 
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -80,7 +92,12 @@ def build_server(runtime: Runtime, version: str) -> Server[Any]:
     return Server(
         "spotify-history",
         version=version,
+        title=TITLE,
         instructions=INSTRUCTIONS,
+        icons=[types.Icon.model_validate(icon) for icon in server_icons()],
+        # A 2026-07-28 tools/call is checked against the tool's input schema (Mcp-Param-* headers)
+        # before it is dispatched: a lookup, rather than the SDK running tools/list for each call.
+        get_tool_input_schema=input_schemas.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_resources=view_resources.list_resources,

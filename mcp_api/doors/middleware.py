@@ -143,7 +143,11 @@ Authenticate = Callable[[Scope], Awaitable[Any]]
 
 
 class KeyAuth:
-    """Every path but PUBLIC_PATHS needs a valid Bearer key; each key gets RATE_LIMIT_PER_MINUTE."""
+    """Every path but PUBLIC_PATHS needs a valid Bearer key; each key gets RATE_LIMIT_PER_MINUTE.
+
+    Only the path, the HTTP method and Authorization decide: the MCP 2026-07-28 routing headers
+    (Mcp-Method, Mcp-Name) and the body are read after this, by the SDK, so no MCP method (not even
+    server/discover) is answered without a key or token."""
 
     def __init__(
         self, app: ASGIApp, *, authenticate: Authenticate, limiter: Any, public: frozenset[str] = PUBLIC_PATHS

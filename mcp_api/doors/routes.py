@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from mcp_api.doors.runtime import Runtime
 from mcp_api.errors import BadArguments, NotFound
 from mcp_api.tools import TOOLS, Tool
+from mcp_api.tools.icons import tool_icons
 
 
 class ErrorBody(BaseModel):
@@ -43,11 +44,13 @@ def tool_list() -> dict[str, Any]:
         "tools": [
             {
                 "name": t.name,
+                "title": t.title,
                 "description": t.description,
                 "input_schema": t.args.model_json_schema(),
                 "output_schema": t.result.model_json_schema(),
                 "operation_id": t.operation_id,
                 "path": t.path,
+                "icons": tool_icons(t.name),  # the same as MCP tools/list shows
             }
             for t in TOOLS.values()
         ]

@@ -3,6 +3,9 @@ the same tools as /mcp, for one listener, reading the marts as the read-only rol
 
     spotify-history mcp --user NAME
 
+Both protocol eras, as over HTTP: the SDK's `Server.run` serves the era the client's first message
+opens (a 2026-07-28 request with its `_meta`, or a handshake-era `initialize`).
+
 stdout carries only the protocol (the SDK's stdio transport also points fd 1 at stderr while it
 serves, so stray output cannot corrupt it); logs go to stderr. Nothing from FastAPI, Dagster or dbt
 is imported here, so the server answers within a second or two of starting.

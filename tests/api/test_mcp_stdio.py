@@ -17,8 +17,10 @@ from typing import Any
 import httpx
 import pytest
 from api_support import World, live_server, sample_arguments
+from mcp.client import Client
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp_wire import MODERN, assert_svg_icons, modern_body
 
 from mcp_api.tools import TOOLS
 
@@ -111,6 +113,68 @@ def test_stdout_is_protocol_only(data: World) -> None:
     assert replies[0]["result"]["serverInfo"]["name"] == "spotify-history"
     assert len(replies[1]["result"]["tools"]) == len(TOOLS)
     assert process.returncode == 0, stderr.decode()
+
+
+def test_the_sdk_default_client_negotiates_the_current_revision(data: World) -> None:
+    """The SDK's default Client probes with server/discover and keeps 2026-07-28; mode='legacy'
+    still initializes (2025-11-25). Both list the icons and call a tool."""
+    listener = data["allisonkra"]
+
+    async def work(mode: str) -> tuple[str, bool, Any, list[Any], Any]:
+        async with Client(server_params(listener.name), mode=mode) as client:
+            tools = (await client.list_tools()).tools
+            call = await client.call_tool("ops.sync_status", {})
+            discovered = client.session.discover_result is not None
+            return client.protocol_version, discovered, client.server_info, tools, call
+
+    for mode, version, discovered in (("auto", MODERN, True), ("legacy", "2025-11-25", False)):
+        negotiated, probed, server, tools, call = asyncio.run(work(mode))
+        assert (negotiated, probed) == (version, discovered), mode
+        assert server is not None and server.name == "spotify-history"
+        assert_svg_icons(server.icons)
+        assert [t.name for t in tools] == list(TOOLS)
+        for tool in tools:
+            assert_svg_icons(tool.icons)
+        assert call.is_error is False and call.structured_content["users"][0]["user_name"] == listener.name
+
+
+def test_a_raw_stdio_exchange_without_initialize(data: World) -> None:
+    """server/discover, tools/list and tools/call as lines on stdin, each with its own `_meta`."""
+    listener = data["vnegi10"]
+    messages = [
+        modern_body("server/discover"),
+        modern_body("tools/list"),
+        modern_body("tools/call", {"name": "ops.sync_status", "arguments": {}}),
+    ]
+    process = subprocess.Popen(
+        [COMMAND, "mcp", "--user", listener.name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    assert process.stdin is not None and process.stdout is not None
+    hang = threading.Timer(120, process.kill)  # ends a hang
+    hang.start()
+    try:
+        replies = []
+        for message in messages:  # one at a time: stdin's end would cancel requests still in flight
+            process.stdin.write(json.dumps(message).encode() + b"\n")
+            process.stdin.flush()
+            replies.append(json.loads(process.stdout.readline()))
+        _, stderr = process.communicate(b"")
+    finally:
+        hang.cancel()
+    assert process.returncode == 0, stderr.decode()
+    assert [r["id"] for r in replies] == [m["id"] for m in messages]
+    assert all("result" in r for r in replies), replies
+    found, listed, called = (r["result"] for r in replies)
+    assert MODERN in found["supportedVersions"]
+    assert_svg_icons(found["_meta"]["io.modelcontextprotocol/serverInfo"]["icons"])
+    assert [t["name"] for t in listed["tools"]] == list(TOOLS)
+    for tool in listed["tools"]:
+        assert_svg_icons(tool["icons"])
+    assert called["structuredContent"]["users"][0]["user_name"] == listener.name
 
 
 def test_unknown_user_fails_clearly_on_stderr(home: Path) -> None:
