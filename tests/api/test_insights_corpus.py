@@ -21,17 +21,8 @@ import pytest
 from api_support import create_key, make_app, today
 from builds import build, import_rows, new_user
 from fastapi.testclient import TestClient
-from reference import (
-    Reference,
-    Session,
-    Streak,
-    discoveries,
-    json_files,
-    plays_in_window,
-    sessions,
-    skips,
-    top_albums,
-)
+from reference import Reference, json_files
+from reference_insights import Session, Streak, discoveries, plays_in_window, sessions, skips, top_albums
 
 INSIGHT_TOOLS = ("history.top_albums", "history.discoveries", "history.sessions", "history.skips")
 MINUTES_TOLERANCE = 0.1 + 1e-9

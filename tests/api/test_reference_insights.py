@@ -8,16 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from export_files import extended_record
-from reference import (
-    Reference,
-    all_sessions,
-    discoveries,
-    months,
-    sessions,
-    skips,
-    streaks,
-    top_albums,
-)
+from reference import Reference
+from reference_insights import all_sessions, discoveries, months, sessions, skips, streaks, top_albums
 
 MINUTE = 60_000
 
