@@ -271,6 +271,12 @@ async def top_albums(c: Call, args: ListArgs) -> TopAlbums:
 
 # -- history.discoveries --------------------------------------------------------------------------
 
+ALL_DISCOVERY_MONTHS = """
+select month, plays, new_artists, new_tracks, new_artist_plays, new_track_plays
+from marts.discoveries_by_month where user_id = %(user_id)s
+"""
+"""The months of a window that holds the whole history: ~180 stored rows instead of ~5 500 days to sum."""
+
 # Months by date_trunc (formatted here): to_char cost three times as much for the ~5 000 days of a long history.
 DISCOVERY_MONTHS = f"""
 select date_trunc('month', local_date)::date as month, sum(plays)::bigint as plays,
@@ -357,11 +363,10 @@ limit %(limit)s
 async def discoveries(c: Call, args: DiscoveriesArgs) -> Discoveries:
     user, window, bounds = c.window(args)
     params = bounds.params(limit=args.limit, type=args.type, timezone=user.timezone)
-    to_date = _reaches_last_play(user, window)
-    items_sql = (
-        DISCOVERIES_ALL if _holds_history(user, window) else DISCOVERIES_TO_DATE if to_date else DISCOVERIES_BEFORE
-    )
-    months, items = await asyncio.gather(c.db.rows(DISCOVERY_MONTHS, params), c.db.rows(items_sql, params))
+    to_date, whole = _reaches_last_play(user, window), _holds_history(user, window)
+    items_sql = DISCOVERIES_ALL if whole else DISCOVERIES_TO_DATE if to_date else DISCOVERIES_BEFORE
+    months_sql = ALL_DISCOVERY_MONTHS if whole else DISCOVERY_MONTHS
+    months, items = await asyncio.gather(c.db.rows(months_sql, params), c.db.rows(items_sql, params))
     by_month = {f"{r['month']:%Y-%m}": r for r in months}
     plays = sum(r["plays"] for r in months)
     new_count = sum(r["new_artists" if args.type == "artist" else "new_tracks"] for r in months)
